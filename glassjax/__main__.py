@@ -1,0 +1,5 @@
+import sys
+
+from glassjax.cli import main
+
+sys.exit(main())

@@ -1,0 +1,29 @@
+"""``glassjax analyze``: the analysis kernels on trajectories and structures.
+
+Analyses are grouped in modules that each define ``register_analyses(subparsers)`` and add
+one sub-command per analysis (``glassjax analyze coordination ...``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+ANALYSIS_CLI_MODULES = (
+    "glassjax.cli.analyze_network",  # coordination, rings, ring/unit tracking
+    "glassjax.cli.analyze_structure",  # local strain, g(r), S(q), MSD/diffusion, Tg, force histograms
+)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("analyze", help="structure and dynamics analyses (CSV + PNG)",
+                                   description=__doc__)
+    sub = parser.add_subparsers(dest="analysis", metavar="ANALYSIS")
+    for name in ANALYSIS_CLI_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register_analyses(sub)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)

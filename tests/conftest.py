@@ -1,0 +1,35 @@
+"""Shared pytest configuration.
+
+Tests run in float64 (an explicit choice made here, never by importing glassjax); a test
+that checks float32 behaviour asks for it with explicit dtypes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_DATA = REPO / "tests" / "data"
+# ../shared/fixtures beside the checkout; GLASSJAX_FIXTURES overrides.
+SHARED_FIXTURES = Path(os.environ.get("GLASSJAX_FIXTURES", REPO.parent / "shared" / "fixtures"))
+B2O3_DIR = SHARED_FIXTURES / "deepmd_npy" / "b2o3_boroxol_jncasr"
+
+
+@pytest.fixture(scope="session")
+def test_data() -> Path:
+    """Folder of small, licensed test files shipped with the project (see its SOURCES.md)."""
+    return TEST_DATA
+
+
+@pytest.fixture(scope="session")
+def b2o3_dir() -> Path:
+    """The unlicensed real B2O3 DFT set, used in place; the test skips when it is absent."""
+    if not B2O3_DIR.is_dir():
+        pytest.skip(f"B2O3 fixture set not found at {B2O3_DIR} (it is never copied into the project)")
+    return B2O3_DIR
