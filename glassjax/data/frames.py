@@ -47,6 +47,7 @@ class Frames:
         source:    per-frame provenance strings, e.g. ``"path/OUTCAR@3"``.
         pbc:       periodic boundary flags (glassjax systems are periodic).
         name:      short system name used as the HDF5 group name.
+        meta:      free-form provenance, e.g. ``{"reader": "deepmd-npy", "files": [...]}``.
     """
 
     species: np.ndarray
@@ -58,6 +59,7 @@ class Frames:
     source: List[str] = field(default_factory=list)
     pbc: tuple = (True, True, True)
     name: str = "system"
+    meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.species = np.asarray(self.species, dtype=str)
@@ -120,7 +122,52 @@ class Frames:
             species=self.species.copy(), positions=self.positions[idx], cells=self.cells[idx],
             energy=pick(self.energy), forces=pick(self.forces), virial=pick(self.virial),
             source=[self.source[i] for i in idx], pbc=self.pbc, name=self.name,
+            meta=dict(self.meta),
         )
+
+    @property
+    def labels(self) -> List[str]:
+        """Names of the labels present, in the order energy, forces, virial."""
+        return [k for k in ("energy", "forces", "virial") if getattr(self, k) is not None]
+
+    def validate(self, where: str = "") -> "Frames":
+        """Check shapes, elements and finiteness; raise :class:`DataError` naming the frame.
+
+        Returns ``self`` so readers can write ``return Frames(...).validate(path)``.
+        """
+        from glassjax.errors import DataError
+
+        where = where or self.name
+        n, f = self.natoms, self.nframes
+        if self.species.ndim != 1 or n == 0:
+            raise DataError(where, f"a system needs at least one atom (species has shape {self.species.shape})")
+        for s in set(self.species.tolist()):
+            check_element(s, where)
+        if f == 0:
+            raise DataError(where, "holds no frames")
+        expect = {"positions": (f, n, 3), "cells": (f, 3, 3), "energy": (f,),
+                  "forces": (f, n, 3), "virial": (f, 3, 3)}
+        for key, shape in expect.items():
+            arr = getattr(self, key)
+            if arr is None:
+                continue
+            if arr.shape != shape:
+                raise DataError(where, f"{key} has shape {arr.shape}, expected {shape} "
+                                       f"({f} frames of {n} atoms)")
+            bad = ~np.isfinite(arr.reshape(f, -1)).all(axis=1)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise DataError(where, f"{key} contains NaN or inf", frame=i,
+                                hint=f"source {self.source[i] if i < len(self.source) else '?'}; "
+                                     "remove or fix that frame")
+        if len(self.source) != f:
+            raise DataError(where, f"source lists {len(self.source)} entries for {f} frames")
+        vol = np.abs(np.linalg.det(self.cells))
+        if (vol < 1e-6).any():
+            i = int(np.argmax(vol < 1e-6))
+            raise DataError(where, "has no periodic cell (zero cell volume)", frame=i,
+                            hint="glassjax datasets hold periodic systems; give the frame a cell")
+        return self
 
     def to_atoms(self, frame: int):
         """The frame as an :class:`ase.Atoms` with a single-point calculator holding labels."""
