@@ -1,0 +1,73 @@
+"""``glassjax train CONFIG.toml`` and ``glassjax test MODEL DATA.h5``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a DeepPot-SE model from a TOML config (resumes automatically)",
+        description="Train a DeepPot-SE model (DeePMD-kit's loss and learning-rate schedule). "
+                    "If the output folder holds checkpoints of the same run, training resumes "
+                    "from the newest one; pass --restart to start over.")
+    p.add_argument("config", help="training config (TOML); relative paths in it are relative to its folder")
+    p.add_argument("--restart", action="store_true", help="ignore existing checkpoints and start from step 0")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+    t = subparsers.add_parser(
+        "test", help="errors of a model on a dataset: per-system table, CSV and parity plots",
+        description="Per-system energy/force/virial errors (MAE, RMSE, max) of a model on a "
+                    "glassjax HDF5 dataset, like the papers' Table S1, plus parity plots (PNG).")
+    t.add_argument("model", help="a DeePMD-kit .dp file or a glassjax model checkpoint")
+    t.add_argument("data", help="glassjax HDF5 dataset (from 'glassjax data convert')")
+    t.add_argument("--split", choices=("train", "val", "all"), default="all", help="which frames (default: all)")
+    t.add_argument("-o", "--output", default=None,
+                   help="folder for errors.csv and parity.png (default: beside the dataset)")
+    t.set_defaults(func=_test)
+
+
+def _train(args) -> int:
+    import shutil
+
+    from glassjax.train.config import load_train_config
+    from glassjax.train.trainer import Trainer
+
+    cfg_path = Path(args.config)
+    config = load_train_config(cfg_path)
+    trainer = Trainer(config, base_dir=cfg_path.parent, progress=not args.quiet)
+    if args.restart and trainer.ckpt.directory.exists():
+        shutil.rmtree(trainer.ckpt.directory)
+    resumed = trainer.ckpt.latest_step()
+    print(f"glassjax train: type_map {trainer.type_map}, sel {trainer.sel}, "
+          f"{sum(f.nframes for f in trainer.train_frames)} training frames"
+          + (f"; resuming from step {resumed}" if resumed is not None else ""))
+    trainer.run()
+    print(f"glassjax train: wrote {trainer.out_dir / 'model.ckpt'}, {trainer.out_dir / 'model.dp'}, "
+          f"{trainer.out_dir / 'lcurve.out'}")
+    return 0
+
+
+def _test(args) -> int:
+    from glassjax.data.dataset import Dataset
+    from glassjax.model import load_model
+    from glassjax.train.evaluate import format_table, parity_plot, predict_frames, system_errors, write_csv
+
+    model, variables = load_model(args.model)
+    ds = Dataset(args.data)
+    split = None if args.split == "all" else args.split
+    rows, pairs = [], []
+    for fr in ds.all_frames(split):
+        if fr.nframes == 0:
+            continue
+        pred = predict_frames(model, variables, fr)
+        rows.append(system_errors(fr, pred))
+        pairs.append((fr, pred))
+    out = Path(args.output) if args.output else Path(args.data).parent
+    out.mkdir(parents=True, exist_ok=True)
+    print(format_table(rows))
+    write_csv(out / "errors.csv", rows)
+    parity_plot(out / "parity.png", pairs, title=f"{Path(args.model).name} on {Path(args.data).name}")
+    print(f"glassjax test: wrote {out / 'errors.csv'} and {out / 'parity.png'}")
+    return 0

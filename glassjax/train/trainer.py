@@ -1,0 +1,414 @@
+"""The training loop: DeePMD-kit's recipe (Adam, exponential lr decay, moving loss
+prefactors) as one jit-compiled step over padded batches of any mix of systems.
+
+Inside the step each frame gets its neighbour list (glassjax.neighbors, multi-image, so
+training cells thinner than 2*rcut are exact), DeePMD-kit's per-type sections, and energy,
+forces and virial by autodiff; the loss is :func:`glassjax.train.loss.energy_loss`.
+
+Before any compute the data are checked against the model: every element must be in the
+type map, and ``sel`` must hold every neighbour within rcut in every frame (``sel =
+"auto"`` picks it as DeePMD-kit does: the largest count times 1.1, rounded up to a multiple
+of 4).  Statistics (davg/dstd, energy bias) come from the training split.
+
+Output folder (``training.output_dir``)::
+
+    checkpoints/   resumable run states (atomic; see glassjax.train.checkpoint)
+    lcurve.out     DeePMD-style learning curve (step, rmse_e/f/v on validation and training, lr)
+    lcurve.png     the learning curve
+    model.ckpt     the trained model (glassjax checkpoint)
+    model.dp       the same model as a DeePMD-kit .dp file
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from glassjax import neighbors as nbl
+from glassjax.errors import ConfigError, DataError
+from glassjax.train.checkpoint import CheckpointManager
+from glassjax.train.config import TrainConfig
+from glassjax.train.loss import LossPrefactors, energy_loss
+from glassjax.train.schedule import ExpDecay
+
+LCURVE_HEADER = ("#  step      rmse_val    rmse_trn    rmse_e_val  rmse_e_trn  rmse_f_val  rmse_f_trn"
+                 "  rmse_v_val  rmse_v_trn  lr\n")
+
+
+# ----------------------------------------------------------------------------- data checks
+def neighbor_counts(frames_list, type_map, rcut: float, batch: int = 16) -> Dict[str, np.ndarray]:
+    """Largest number of neighbours within ``rcut`` of each type, over all frames.
+
+    Returns ``{"per_type": (T,) int, "total": int, "images": (3,) int}`` where ``images``
+    is the periodic-image range any frame needs (for a shared static neighbour spec).
+    """
+    t_n = len(type_map)
+    per_type = np.zeros(t_n, dtype=np.int64)
+    total = 0
+    images = np.zeros(3, dtype=np.int64)
+    for fr in frames_list:
+        types = fr.types(type_map)
+        img = np.max([nbl.images_needed(c, rcut) for c in fr.cells], axis=0)
+        images = np.maximum(images, img)
+        cap = 64
+        while True:
+            spec = nbl.NeighborSpec(rcut, 0.0, cap, tuple(int(i) for i in img))
+            types_pad = jnp.asarray(np.concatenate([types, [-1]]))
+
+            def count(pos, cell, spec=spec, types_pad=types_pad):
+                nl = nbl.build(pos, cell, spec)
+                onehot = jax.nn.one_hot(types_pad[nl.idx], t_n, dtype=jnp.int32)  # -1 -> zeros
+                return jnp.max(jnp.sum(onehot, axis=1), axis=0), nl.max_count, nl.overflow
+
+            fn = jax.jit(jax.vmap(count))
+            ok = True
+            for s in range(0, fr.nframes, batch):
+                c, mx, ovf = fn(jnp.asarray(fr.positions[s:s + batch]), jnp.asarray(fr.cells[s:s + batch]))
+                if bool(jnp.any(ovf)):
+                    cap = int(np.max(np.asarray(mx))) + 8
+                    ok = False
+                    break
+                per_type = np.maximum(per_type, np.max(np.asarray(c), axis=0))
+                total = max(total, int(np.max(np.asarray(mx))))
+            if ok:
+                break
+    return {"per_type": per_type, "total": int(total), "images": images}
+
+
+def auto_sel(max_counts, factor: float = 1.1) -> List[int]:
+    """DeePMD-kit's ``sel = "auto"``: int(count * factor) rounded up to a multiple of 4."""
+    return [int(4 * ((int(c * factor) + 3) // 4)) for c in max_counts]
+
+
+def _parse_auto_factor(sel) -> float:
+    if sel == "auto":
+        return 1.1
+    try:
+        return float(sel.split(":", 1)[1])
+    except (IndexError, ValueError):
+        raise ConfigError(f"model.descriptor.sel: cannot read the factor in {sel!r} (use 'auto:1.1')") from None
+
+
+# ----------------------------------------------------------------------------- the trainer
+class Trainer:
+    """Set up a training run from a :class:`TrainConfig` and run (or resume) it.
+
+    Args:
+        config: the training configuration.
+        base_dir: folder that relative paths in the config refer to (the TOML's folder).
+        progress: show a tqdm progress bar.
+    """
+
+    def __init__(self, config: TrainConfig, base_dir=".", progress: bool = True):
+        from glassjax.data.dataset import Dataset
+        from glassjax.data.loader import BatchLoader
+        from glassjax.model.deeppot import DeepPot, DeepPotConfig
+        from glassjax.model.descriptor import DescriptorConfig
+        from glassjax.model.fitting import FittingConfig
+        from glassjax.precision import x64_enabled
+
+        self.config = config
+        self.progress = progress
+        base = Path(base_dir)
+        tc = config.training
+        data_path = Path(tc.data) if Path(tc.data).is_absolute() else base / tc.data
+        if not data_path.is_file():
+            raise ConfigError(f"training.data: dataset file {data_path} not found "
+                              "(make one with 'glassjax data convert ... -o data.h5')")
+        self.out_dir = Path(tc.output_dir) if Path(tc.output_dir).is_absolute() else base / tc.output_dir
+        if config.model.precision == "float64" and not x64_enabled():
+            raise ConfigError("model.precision = 'float64' needs JAX x64 mode: pass --x64 to glassjax "
+                              "(or call glassjax.precision.enable_x64()), or set precision = 'float32'")
+        self.dtype = np.float64 if config.model.precision == "float64" else np.float32
+
+        ds = Dataset(data_path)
+        mc = config.model
+        data_elements = ds.elements
+        type_map = list(mc.type_map) if mc.type_map else list(data_elements)
+        missing = sorted(set(data_elements) - set(type_map))
+        if missing:
+            raise ConfigError(f"the dataset {data_path} holds elements {missing} that are not in "
+                              f"model.type_map {type_map}: add them to the type map")
+        self.type_map = type_map
+        self.train_frames = ds.all_frames("train")
+        self.val_frames = [f for f in ds.all_frames("val") if f.nframes > 0]
+        if sum(f.nframes for f in self.train_frames) == 0:
+            raise DataError(data_path, "the training split has no frames")
+
+        # ---- neighbour statistics and sel, before any training compute
+        dsc = mc.descriptor
+        counts = neighbor_counts(self.train_frames + self.val_frames, type_map, dsc.rcut)
+        if isinstance(dsc.sel, str):
+            sel = auto_sel(counts["per_type"], _parse_auto_factor(dsc.sel))
+        else:
+            sel = [int(s) for s in dsc.sel]
+            if len(sel) != len(type_map):
+                raise ConfigError(f"model.descriptor.sel has {len(sel)} entries but the type map "
+                                  f"{type_map} has {len(type_map)} types")
+            short = [(type_map[t], int(counts["per_type"][t]), sel[t]) for t in range(len(sel))
+                     if counts["per_type"][t] > sel[t]]
+            if short:
+                desc = ", ".join(f"{e}: {c} neighbours > sel {s}" for e, c, s in short)
+                raise ConfigError(f"model.descriptor.sel is too small for the data ({desc} within "
+                                  f"rcut={dsc.rcut} Å): raise sel or use sel = \"auto\"")
+        self.sel = sel
+        self.counts = counts
+        self.model_config = DeepPotConfig(
+            DescriptorConfig(type_map=tuple(type_map), rcut=dsc.rcut, rcut_smth=dsc.rcut_smth, sel=tuple(sel),
+                             neuron=tuple(dsc.neuron), axis_neuron=dsc.axis_neuron,
+                             type_one_side=dsc.type_one_side, resnet_dt=dsc.resnet_dt,
+                             activation=dsc.activation, switch=dsc.switch, precision=mc.precision),
+            FittingConfig(neuron=tuple(config.model.fitting.neuron), resnet_dt=config.model.fitting.resnet_dt,
+                          activation=config.model.fitting.activation, precision=mc.precision))
+        self.model = DeepPot(self.model_config, dtype=mc.precision)
+        self.spec = nbl.NeighborSpec(dsc.rcut, 0.0, max(1, counts["total"]),
+                                     tuple(int(i) for i in counts["images"]))
+
+        nmax = max(f.natoms for f in self.train_frames + self.val_frames)
+        self.loader = BatchLoader(self.train_frames, tc.batch_size, type_map=type_map, nmax=nmax,
+                                  seed=tc.seed, dtype=self.dtype)
+        self.val_loader = (BatchLoader(self.val_frames, tc.batch_size, type_map=type_map, nmax=nmax,
+                                       seed=tc.seed, shuffle=False, dtype=self.dtype)
+                           if self.val_frames else None)
+
+        lr = config.learning_rate
+        self.schedule = ExpDecay(start_lr=lr.start_lr, stop_lr=lr.stop_lr, num_steps=tc.numb_steps,
+                                 decay_steps=lr.decay_steps)
+        lc = config.loss
+        self.prefs = LossPrefactors(lc.start_pref_e, lc.limit_pref_e, lc.start_pref_f, lc.limit_pref_f,
+                                    lc.start_pref_v, lc.limit_pref_v, lc.intensive)
+        self.optimizer = optax.adam(self.schedule)
+        self.ckpt = CheckpointManager(self.out_dir / "checkpoints", keep=3)
+        self._compiled = None
+
+    # ---------------------------------------------------------------- initial state
+    def initial_state(self):
+        """Fresh parameters (seeded) with data statistics applied, and optimizer state."""
+        from glassjax.model.stats import apply_stats, environment_stats, fit_energy_bias, type_counts
+
+        mc = self.config.model
+        variables = self.model.init(seed=self.config.training.seed)
+        davg, dstd = environment_stats(self.model_config, self.train_frames,
+                                       max_frames_per_system=self.config.training.stat_frames_per_system)
+        with_e = [f for f in self.train_frames if f.energy is not None]
+        if not with_e:
+            bias = np.zeros(len(self.type_map))
+            self.bias_info = "no energies in the data: zero bias"
+        else:
+            counts = type_counts(with_e, self.type_map)
+            energies = np.concatenate([f.energy for f in with_e])
+            fit = fit_energy_bias(counts, energies, method=mc.energy_bias,
+                                  reference=mc.reference_energies or None, type_map=self.type_map)
+            bias = fit.bias
+            self.bias_info = (f"{fit.method} fit (composition-matrix rank {fit.rank} of {len(self.type_map)}), "
+                              f"residual {fit.rmse_per_atom:.4f} eV/atom")
+        variables = apply_stats(variables, davg=davg, dstd=dstd, out_bias=bias)
+        params = variables["params"]
+        return {"params": params, "constants": variables["constants"],
+                "opt_state": self.optimizer.init(params), "step": 0}
+
+    # ---------------------------------------------------------------- compiled functions
+    def _batch_predict(self):
+        model, spec = self.model, self.spec
+
+        def frame(variables, pos, cell, types, mask):
+            from glassjax.model.nlist import sections_from_neighbor_list
+
+            nl = nbl.build(pos, cell, spec, mask)
+            sec = sections_from_neighbor_list(pos, cell, types, nl, model.rcut, model.sel)
+            e, f, w = model.energy_forces_virial(variables, pos, cell, types, sec)
+            return e, f, w, sec.overflow
+
+        return jax.vmap(frame, in_axes=(None, 0, 0, 0, 0))
+
+    def _compile(self):
+        if self._compiled is not None:
+            return self._compiled
+        predict = self._batch_predict()
+        prefs, schedule, opt = self.prefs, self.schedule, self.optimizer
+        start_lr = self.schedule.start_lr
+
+        def loss_fn(params, constants, batch, lr):
+            e, f, w, ovf = predict({"params": params, "constants": constants}, batch["positions"],
+                                   batch["cells"], batch["types"], batch["atom_mask"])
+            loss, m = energy_loss({"energy": e, "forces": f, "virial": w}, batch, prefs, lr, start_lr)
+            m["overflow"] = jnp.any(ovf & batch["frame_mask"])
+            return loss, m
+
+        @jax.jit
+        def train_step(params, constants, opt_state, step, batch):
+            lr = schedule(step)
+            (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, constants, batch, lr)
+            updates, opt_state = opt.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            m["lr"] = lr
+            return params, opt_state, m
+
+        @jax.jit
+        def eval_step(params, constants, step, batch):
+            return loss_fn(params, constants, batch, schedule(step))[1]
+
+        self._compiled = (train_step, eval_step)
+        return self._compiled
+
+    def _to_device(self, batch):
+        keys = ("positions", "cells", "types", "atom_mask", "natoms", "energy", "forces", "virial",
+                "has_energy", "has_forces", "has_virial", "frame_mask")
+        return {k: jnp.asarray(batch[k]) for k in keys}
+
+    def validate(self, state, nbatches: Optional[int] = None) -> Dict[str, float]:
+        """RMSEs on the validation split (the first ``nbatches`` batches, in file order)."""
+        if self.val_loader is None:
+            return {}
+        _, eval_step = self._compile()
+        n = nbatches or self.config.training.val_batches
+        sums = {"rmse_e": 0.0, "rmse_f": 0.0, "rmse_v": 0.0, "loss": 0.0}
+        total = min(n, self.val_loader.steps_per_epoch(0))
+        batches = self.val_loader._epoch_batches(0)[:total]
+        for idx in batches:
+            m = eval_step(state["params"], state["constants"], state["step"],
+                          self._to_device(self.val_loader.make_batch(idx)))
+            for k in sums:
+                sums[k] += float(m[k]) ** 2 if k != "loss" else float(m[k])
+        return {k: (math.sqrt(v / total) if k != "loss" else v / total) for k, v in sums.items()}
+
+    # ---------------------------------------------------------------- the run
+    def run(self, stop_after: Optional[int] = None):
+        """Train to ``training.numb_steps`` (resuming from the newest checkpoint if any).
+
+        ``stop_after`` ends the call after that many steps of this call without saving, as
+        a killed run would (used to test resuming).  Returns the final state.
+        """
+        from tqdm.auto import tqdm
+
+        tc = self.config.training
+        state = self.initial_state()
+        start = 0
+        lcurve = self.out_dir / "lcurve.out"
+        if self.ckpt.latest_step() is not None:
+            target = {**state, "loader": {"epoch": 0, "step": 0}}
+            restored, meta = self.ckpt.restore(target)
+            self.loader.load_state_dict({"epoch": int(restored["loader"]["epoch"]),
+                                         "step": int(restored["loader"]["step"])})
+            state = {k: restored[k] for k in ("params", "constants", "opt_state")}
+            state["step"] = int(restored["step"])
+            start = state["step"]
+            _truncate_lcurve(lcurve, start)
+        else:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            lcurve.write_text(LCURVE_HEADER)
+        train_step, _ = self._compile()
+        params, constants, opt_state = state["params"], state["constants"], state["opt_state"]
+        bar = tqdm(total=tc.numb_steps, initial=start, disable=not self.progress, desc="train",
+                   unit="step", dynamic_ncols=True)
+        done_here = 0
+        step = start
+        try:
+            while step < tc.numb_steps:
+                if stop_after is not None and done_here >= stop_after:
+                    return None
+                batch = self._to_device(self.loader.next_batch())
+                params, opt_state, m = train_step(params, constants, opt_state, step, batch)
+                step += 1
+                done_here += 1
+                bar.update(1)
+                if step % tc.disp_freq == 0 or step == tc.numb_steps:
+                    if bool(m["overflow"]):
+                        raise DataError(tc.data, f"a frame at step {step} has more neighbours than sel "
+                                        f"{self.sel} or the neighbour capacity; raise sel")
+                    cur = {"params": params, "constants": constants, "step": step}
+                    val = self.validate(cur)
+                    _append_lcurve(lcurve, step, val, m)
+                    bar.set_postfix(loss=f"{float(m['loss']):.3g}", rmse_e=f"{float(m['rmse_e']):.3g}",
+                                    rmse_f=f"{float(m['rmse_f']):.3g}", lr=f"{float(m['lr']):.2g}")
+                if step % tc.save_freq == 0 or step == tc.numb_steps:
+                    loader_state = self.loader.state_dict()
+                    self.ckpt.save(step, {"params": params, "constants": constants, "opt_state": opt_state,
+                                          "step": step, "loader": {"epoch": loader_state["epoch"],
+                                                                   "step": loader_state["step"]}},
+                                   meta={"config": asdict(self.config), "sel": self.sel,
+                                         "type_map": self.type_map})
+        finally:
+            bar.close()
+        final = {"params": params, "constants": constants, "opt_state": opt_state, "step": step}
+        self.export(final)
+        return final
+
+    def variables(self, state):
+        return {"params": state["params"], "constants": state["constants"]}
+
+    def export(self, state):
+        """Write model.ckpt, model.dp and lcurve.png into the output folder."""
+        from glassjax.model.checkpoint import save_checkpoint
+        from glassjax.model.dpfile import save_dp
+
+        v = jax.tree_util.tree_map(np.asarray, self.variables(state))
+        meta = {"trained_steps": int(state["step"]), "energy_bias": getattr(self, "bias_info", ""),
+                "data": self.config.training.data, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        save_checkpoint(self.out_dir / "model.ckpt", self.model_config, v, metadata=meta)
+        save_dp(self.out_dir / "model.dp", self.model_config, v)
+        plot_lcurve(self.out_dir / "lcurve.out", self.out_dir / "lcurve.png")
+
+
+def _append_lcurve(path: Path, step: int, val: Dict, m) -> None:
+    def g(d, k):
+        return float(d[k]) if k in d else float("nan")
+
+    trn = {k: float(m[k]) for k in ("loss", "rmse_e", "rmse_f", "rmse_v")}
+    row = [step, math.sqrt(max(g(val, "loss"), 0)) if val else float("nan"), math.sqrt(max(trn["loss"], 0)),
+           g(val, "rmse_e"), trn["rmse_e"], g(val, "rmse_f"), trn["rmse_f"], g(val, "rmse_v"), trn["rmse_v"],
+           float(m["lr"])]
+    with open(path, "a") as fh:
+        fh.write(f"{row[0]:7d}  " + "  ".join(f"{x:10.4e}" for x in row[1:]) + "\n")
+
+
+def _truncate_lcurve(path: Path, step: int) -> None:
+    """Drop learning-curve rows after ``step`` (written after the checkpoint being resumed)."""
+    if not path.is_file():
+        path.write_text(LCURVE_HEADER)
+        return
+    keep = [ln for ln in path.read_text().splitlines(keepends=True)
+            if ln.startswith("#") or (ln.split() and int(ln.split()[0]) <= step)]
+    from glassjax.atomic_write import write_text_atomic
+
+    write_text_atomic(path, "".join(keep))
+
+
+def read_lcurve(path) -> np.ndarray:
+    """(rows, 10) array of a learning curve written by the trainer."""
+    rows = [ln.split() for ln in Path(path).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    return np.array(rows, dtype=np.float64).reshape(-1, 10)
+
+
+def plot_lcurve(lcurve_path, png_path) -> None:
+    """Energy and force RMSE (training and validation) versus step, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from glassjax.atomic_write import atomic_path
+
+    data = read_lcurve(lcurve_path)
+    if data.size == 0:
+        return
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    for a, (iv, it, label) in zip(ax, ((3, 4, "energy RMSE (eV/atom)"), (5, 6, "force RMSE (eV/Å)"))):
+        a.semilogy(data[:, 0], data[:, it], label="train")
+        if np.isfinite(data[:, iv]).any():
+            a.semilogy(data[:, 0], data[:, iv], label="validation")
+        a.set_xlabel("step")
+        a.set_ylabel(label)
+        a.legend()
+    fig.tight_layout()
+    with atomic_path(png_path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
