@@ -31,6 +31,8 @@ Example (``train/lbs_small.toml``)::
     data = "data.h5"
     numb_steps = 1000000
     batch_size = 1
+    ensemble = 1          # >1: members differing only in their initial seed, trained in one program
+    devices = 1           # data-parallel over this many devices (0 = all); batch_size must divide
 """
 
 from __future__ import annotations
@@ -117,11 +119,15 @@ class TrainingSection:
     val_batches: int = 4
     output_dir: str = "run"
     stat_frames_per_system: int = 10
+    ensemble: int = 1
+    devices: int = 1
 
     def __post_init__(self):
-        for key in ("numb_steps", "batch_size", "disp_freq", "save_freq"):
+        for key in ("numb_steps", "batch_size", "disp_freq", "save_freq", "ensemble"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"training.{key} must be at least 1, got {getattr(self, key)}")
+        if self.devices < 0:
+            raise ConfigError(f"training.devices must be >= 0 (0 = all local devices), got {self.devices}")
 
 
 @dataclass

@@ -190,12 +190,22 @@ class Trainer:
         self._compiled = None
 
     # ---------------------------------------------------------------- initial state
+    @property
+    def n_members(self) -> int:
+        return int(self.config.training.ensemble)
+
     def initial_state(self):
-        """Fresh parameters (seeded) with data statistics applied, and optimizer state."""
+        """Fresh parameters with data statistics applied, and optimizer state.
+
+        Parameters and optimizer state carry a leading ensemble axis of size
+        ``training.ensemble``: member k is initialised with seed ``training.seed + k`` and
+        is otherwise identical (same statistics, same data order).
+        """
         from glassjax.model.stats import apply_stats, environment_stats, fit_energy_bias, type_counts
 
         mc = self.config.model
-        variables = self.model.init(seed=self.config.training.seed)
+        seed = self.config.training.seed
+        variables = self.model.init(seed=seed)
         davg, dstd = environment_stats(self.model_config, self.train_frames,
                                        max_frames_per_system=self.config.training.stat_frames_per_system)
         with_e = [f for f in self.train_frames if f.energy is not None]
@@ -211,9 +221,11 @@ class Trainer:
             self.bias_info = (f"{fit.method} fit (composition-matrix rank {fit.rank} of {len(self.type_map)}), "
                               f"residual {fit.rmse_per_atom:.4f} eV/atom")
         variables = apply_stats(variables, davg=davg, dstd=dstd, out_bias=bias)
-        params = variables["params"]
+        members = [variables["params"]] + [self.model.init(seed=seed + k)["params"]
+                                           for k in range(1, self.n_members)]
+        params = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *members)
         return {"params": params, "constants": variables["constants"],
-                "opt_state": self.optimizer.init(params), "step": 0}
+                "opt_state": jax.vmap(self.optimizer.init)(params), "step": 0}
 
     # ---------------------------------------------------------------- compiled functions
     def _batch_predict(self):
@@ -229,6 +241,21 @@ class Trainer:
 
         return jax.vmap(frame, in_axes=(None, 0, 0, 0, 0))
 
+    def _mesh(self):
+        """Device mesh for data parallelism (None on one device)."""
+        from jax.sharding import Mesh
+
+        n = self.config.training.devices or len(jax.devices())
+        if n == 1:
+            return None
+        devs = jax.devices()
+        if n > len(devs):
+            raise ConfigError(f"training.devices = {n} but only {len(devs)} devices are visible")
+        if self.config.training.batch_size % n:
+            raise ConfigError(f"training.batch_size = {self.config.training.batch_size} must be a multiple "
+                              f"of training.devices = {n} for data-parallel training")
+        return Mesh(np.array(devs[:n]), ("data",))
+
     def _compile(self):
         if self._compiled is not None:
             return self._compiled
@@ -243,8 +270,7 @@ class Trainer:
             m["overflow"] = jnp.any(ovf & batch["frame_mask"])
             return loss, m
 
-        @jax.jit
-        def train_step(params, constants, opt_state, step, batch):
+        def member_step(params, opt_state, constants, step, batch):
             lr = schedule(step)
             (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, constants, batch, lr)
             updates, opt_state = opt.update(grads, opt_state, params)
@@ -252,35 +278,47 @@ class Trainer:
             m["lr"] = lr
             return params, opt_state, m
 
-        @jax.jit
-        def eval_step(params, constants, step, batch):
+        def member_eval(params, constants, step, batch):
             return loss_fn(params, constants, batch, schedule(step))[1]
 
+        train_step = jax.jit(jax.vmap(member_step, in_axes=(0, 0, None, None, None)))
+        eval_step = jax.jit(jax.vmap(member_eval, in_axes=(0, None, None, None)))
         self._compiled = (train_step, eval_step)
         return self._compiled
 
     def _to_device(self, batch):
         keys = ("positions", "cells", "types", "atom_mask", "natoms", "energy", "forces", "virial",
                 "has_energy", "has_forces", "has_virial", "frame_mask")
-        return {k: jnp.asarray(batch[k]) for k in keys}
+        out = {k: jnp.asarray(batch[k]) for k in keys}
+        mesh = self._mesh()
+        if mesh is not None:
+            from jax.sharding import NamedSharding, PartitionSpec
 
-    def validate(self, state, nbatches: Optional[int] = None) -> Dict[str, float]:
-        """RMSEs on the validation split (the first ``nbatches`` batches, in file order)."""
+            out = {k: jax.device_put(v, NamedSharding(mesh, PartitionSpec("data"))) for k, v in out.items()}
+        return out
+
+    def validate(self, state, nbatches: Optional[int] = None) -> Dict[str, np.ndarray]:
+        """Per-member RMSEs (arrays of length ``ensemble``) on the first validation batches."""
         if self.val_loader is None:
             return {}
         _, eval_step = self._compile()
         n = nbatches or self.config.training.val_batches
+        batches = self.val_loader._epoch_batches(0)
+        total = min(n, len(batches))
         sums = {"rmse_e": 0.0, "rmse_f": 0.0, "rmse_v": 0.0, "loss": 0.0}
-        total = min(n, self.val_loader.steps_per_epoch(0))
-        batches = self.val_loader._epoch_batches(0)[:total]
-        for idx in batches:
+        for idx in batches[:total]:
             m = eval_step(state["params"], state["constants"], state["step"],
                           self._to_device(self.val_loader.make_batch(idx)))
             for k in sums:
-                sums[k] += float(m[k]) ** 2 if k != "loss" else float(m[k])
-        return {k: (math.sqrt(v / total) if k != "loss" else v / total) for k, v in sums.items()}
+                v = np.asarray(m[k])
+                sums[k] = sums[k] + (v**2 if k != "loss" else v)
+        return {k: (np.sqrt(v / total) if k != "loss" else v / total) for k, v in sums.items()}
 
     # ---------------------------------------------------------------- the run
+    def member_dir(self, k: int) -> Path:
+        """Output folder of ensemble member k (the run folder itself for a single model)."""
+        return self.out_dir if self.n_members == 1 else self.out_dir / f"member_{k}"
+
     def run(self, stop_after: Optional[int] = None):
         """Train to ``training.numb_steps`` (resuming from the newest checkpoint if any).
 
@@ -292,7 +330,7 @@ class Trainer:
         tc = self.config.training
         state = self.initial_state()
         start = 0
-        lcurve = self.out_dir / "lcurve.out"
+        curves = [self.member_dir(k) / "lcurve.out" for k in range(self.n_members)]
         if self.ckpt.latest_step() is not None:
             target = {**state, "loader": {"epoch": 0, "step": 0}}
             restored, meta = self.ckpt.restore(target)
@@ -301,10 +339,12 @@ class Trainer:
             state = {k: restored[k] for k in ("params", "constants", "opt_state")}
             state["step"] = int(restored["step"])
             start = state["step"]
-            _truncate_lcurve(lcurve, start)
+            for c in curves:
+                _truncate_lcurve(c, start)
         else:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            lcurve.write_text(LCURVE_HEADER)
+            for c in curves:
+                c.parent.mkdir(parents=True, exist_ok=True)
+                c.write_text(LCURVE_HEADER)
         train_step, _ = self._compile()
         params, constants, opt_state = state["params"], state["constants"], state["opt_state"]
         bar = tqdm(total=tc.numb_steps, initial=start, disable=not self.progress, desc="train",
@@ -316,19 +356,22 @@ class Trainer:
                 if stop_after is not None and done_here >= stop_after:
                     return None
                 batch = self._to_device(self.loader.next_batch())
-                params, opt_state, m = train_step(params, constants, opt_state, step, batch)
+                params, opt_state, m = train_step(params, opt_state, constants, step, batch)
                 step += 1
                 done_here += 1
                 bar.update(1)
                 if step % tc.disp_freq == 0 or step == tc.numb_steps:
-                    if bool(m["overflow"]):
+                    if bool(np.any(np.asarray(m["overflow"]))):
                         raise DataError(tc.data, f"a frame at step {step} has more neighbours than sel "
                                         f"{self.sel} or the neighbour capacity; raise sel")
-                    cur = {"params": params, "constants": constants, "step": step}
-                    val = self.validate(cur)
-                    _append_lcurve(lcurve, step, val, m)
-                    bar.set_postfix(loss=f"{float(m['loss']):.3g}", rmse_e=f"{float(m['rmse_e']):.3g}",
-                                    rmse_f=f"{float(m['rmse_f']):.3g}", lr=f"{float(m['lr']):.2g}")
+                    val = self.validate({"params": params, "constants": constants, "step": step})
+                    mm = {k: np.asarray(v) for k, v in m.items()}
+                    for k, c in enumerate(curves):
+                        _append_lcurve(c, step, {key: v[k] for key, v in val.items()},
+                                       {key: v[k] for key, v in mm.items()})
+                    bar.set_postfix(loss=f"{float(mm['loss'].mean()):.3g}",
+                                    rmse_e=f"{float(mm['rmse_e'].mean()):.3g}",
+                                    rmse_f=f"{float(mm['rmse_f'].mean()):.3g}", lr=f"{float(mm['lr'][0]):.2g}")
                 if step % tc.save_freq == 0 or step == tc.numb_steps:
                     loader_state = self.loader.state_dict()
                     self.ckpt.save(step, {"params": params, "constants": constants, "opt_state": opt_state,
@@ -342,20 +385,26 @@ class Trainer:
         self.export(final)
         return final
 
-    def variables(self, state):
-        return {"params": state["params"], "constants": state["constants"]}
+    def variables(self, state, member: int = 0):
+        """``{"params", "constants"}`` of one ensemble member."""
+        return {"params": jax.tree_util.tree_map(lambda x: x[member], state["params"]),
+                "constants": state["constants"]}
 
     def export(self, state):
-        """Write model.ckpt, model.dp and lcurve.png into the output folder."""
+        """Write model.ckpt, model.dp and lcurve.png for every member."""
         from glassjax.model.checkpoint import save_checkpoint
         from glassjax.model.dpfile import save_dp
 
-        v = jax.tree_util.tree_map(np.asarray, self.variables(state))
-        meta = {"trained_steps": int(state["step"]), "energy_bias": getattr(self, "bias_info", ""),
-                "data": self.config.training.data, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        save_checkpoint(self.out_dir / "model.ckpt", self.model_config, v, metadata=meta)
-        save_dp(self.out_dir / "model.dp", self.model_config, v)
-        plot_lcurve(self.out_dir / "lcurve.out", self.out_dir / "lcurve.png")
+        for k in range(self.n_members):
+            d = self.member_dir(k)
+            v = jax.tree_util.tree_map(np.asarray, self.variables(state, k))
+            meta = {"trained_steps": int(state["step"]), "energy_bias": getattr(self, "bias_info", ""),
+                    "data": self.config.training.data, "seed": self.config.training.seed + k,
+                    "ensemble_member": k, "ensemble_size": self.n_members,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            save_checkpoint(d / "model.ckpt", self.model_config, v, metadata=meta)
+            save_dp(d / "model.dp", self.model_config, v)
+            plot_lcurve(d / "lcurve.out", d / "lcurve.png")
 
 
 def _append_lcurve(path: Path, step: int, val: Dict, m) -> None:
