@@ -21,9 +21,10 @@ Output folder (``training.output_dir``)::
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -59,19 +60,14 @@ def neighbor_counts(frames_list, type_map, rcut: float, batch: int = 16) -> Dict
         img = np.max([nbl.images_needed(c, rcut) for c in fr.cells], axis=0)
         images = np.maximum(images, img)
         cap = 64
+        types_pad = jnp.asarray(np.concatenate([types, [-1]]))
         while True:
             spec = nbl.NeighborSpec(rcut, 0.0, cap, tuple(int(i) for i in img))
-            types_pad = jnp.asarray(np.concatenate([types, [-1]]))
-
-            def count(pos, cell, spec=spec, types_pad=types_pad):
-                nl = nbl.build(pos, cell, spec)
-                onehot = jax.nn.one_hot(types_pad[nl.idx], t_n, dtype=jnp.int32)  # -1 -> zeros
-                return jnp.max(jnp.sum(onehot, axis=1), axis=0), nl.max_count, nl.overflow
-
-            fn = jax.jit(jax.vmap(count))
+            fn = _count_fn(spec, t_n)
             ok = True
             for s in range(0, fr.nframes, batch):
-                c, mx, ovf = fn(jnp.asarray(fr.positions[s:s + batch]), jnp.asarray(fr.cells[s:s + batch]))
+                c, mx, ovf = fn(jnp.asarray(fr.positions[s:s + batch]), jnp.asarray(fr.cells[s:s + batch]),
+                                types_pad)
                 if bool(jnp.any(ovf)):
                     cap = int(np.max(np.asarray(mx))) + 8
                     ok = False
@@ -81,6 +77,18 @@ def neighbor_counts(frames_list, type_map, rcut: float, batch: int = 16) -> Dict
             if ok:
                 break
     return {"per_type": per_type, "total": int(total), "images": images}
+
+
+@functools.lru_cache(maxsize=32)
+def _count_fn(spec, t_n):
+    """Jitted, vmapped per-type neighbour counter for one static neighbour spec."""
+
+    def count(pos, cell, types_pad):
+        nl = nbl.build(pos, cell, spec)
+        onehot = jax.nn.one_hot(types_pad[nl.idx], t_n, dtype=jnp.int32)  # type -1 -> zeros
+        return jnp.max(jnp.sum(onehot, axis=1), axis=0), nl.max_count, nl.overflow
+
+    return jax.jit(jax.vmap(count, in_axes=(0, 0, None)))
 
 
 def auto_sel(max_counts, factor: float = 1.1) -> List[int]:
@@ -185,7 +193,7 @@ class Trainer:
         lc = config.loss
         self.prefs = LossPrefactors(lc.start_pref_e, lc.limit_pref_e, lc.start_pref_f, lc.limit_pref_f,
                                     lc.start_pref_v, lc.limit_pref_v, lc.intensive)
-        self.optimizer = optax.adam(self.schedule)
+        self.optimizer = _optimizer(self.schedule)
         self.ckpt = CheckpointManager(self.out_dir / "checkpoints", keep=3)
         self._compiled = None
 
@@ -228,18 +236,11 @@ class Trainer:
                 "opt_state": jax.vmap(self.optimizer.init)(params), "step": 0}
 
     # ---------------------------------------------------------------- compiled functions
-    def _batch_predict(self):
-        model, spec = self.model, self.spec
-
-        def frame(variables, pos, cell, types, mask):
-            from glassjax.model.nlist import sections_from_neighbor_list
-
-            nl = nbl.build(pos, cell, spec, mask)
-            sec = sections_from_neighbor_list(pos, cell, types, nl, model.rcut, model.sel)
-            e, f, w = model.energy_forces_virial(variables, pos, cell, types, sec)
-            return e, f, w, sec.overflow
-
-        return jax.vmap(frame, in_axes=(None, 0, 0, 0, 0))
+    def _compile(self):
+        if self._compiled is None:
+            key = _StepKey(self.model_config, self.config.model.precision, self.spec, self.prefs, self.schedule)
+            self._compiled = _compiled_steps(key)
+        return self._compiled
 
     def _mesh(self):
         """Device mesh for data parallelism (None on one device)."""
@@ -255,36 +256,6 @@ class Trainer:
             raise ConfigError(f"training.batch_size = {self.config.training.batch_size} must be a multiple "
                               f"of training.devices = {n} for data-parallel training")
         return Mesh(np.array(devs[:n]), ("data",))
-
-    def _compile(self):
-        if self._compiled is not None:
-            return self._compiled
-        predict = self._batch_predict()
-        prefs, schedule, opt = self.prefs, self.schedule, self.optimizer
-        start_lr = self.schedule.start_lr
-
-        def loss_fn(params, constants, batch, lr):
-            e, f, w, ovf = predict({"params": params, "constants": constants}, batch["positions"],
-                                   batch["cells"], batch["types"], batch["atom_mask"])
-            loss, m = energy_loss({"energy": e, "forces": f, "virial": w}, batch, prefs, lr, start_lr)
-            m["overflow"] = jnp.any(ovf & batch["frame_mask"])
-            return loss, m
-
-        def member_step(params, opt_state, constants, step, batch):
-            lr = schedule(step)
-            (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, constants, batch, lr)
-            updates, opt_state = opt.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            m["lr"] = lr
-            return params, opt_state, m
-
-        def member_eval(params, constants, step, batch):
-            return loss_fn(params, constants, batch, schedule(step))[1]
-
-        train_step = jax.jit(jax.vmap(member_step, in_axes=(0, 0, None, None, None)))
-        eval_step = jax.jit(jax.vmap(member_eval, in_axes=(0, None, None, None)))
-        self._compiled = (train_step, eval_step)
-        return self._compiled
 
     def _to_device(self, batch):
         keys = ("positions", "cells", "types", "atom_mask", "natoms", "energy", "forces", "virial",
@@ -405,6 +376,69 @@ class Trainer:
             save_checkpoint(d / "model.ckpt", self.model_config, v, metadata=meta)
             save_dp(d / "model.dp", self.model_config, v)
             plot_lcurve(d / "lcurve.out", d / "lcurve.png")
+
+
+def _optimizer(schedule):
+    """Adam with DeePMD-kit's learning-rate schedule."""
+    return optax.adam(schedule)
+
+
+@dataclass(frozen=True)
+class _StepKey:
+    """Everything the compiled training step depends on (hashable: equal keys share compiles)."""
+
+    model_config: object
+    precision: str
+    spec: nbl.NeighborSpec
+    prefs: LossPrefactors
+    schedule: ExpDecay
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_steps(key: _StepKey):
+    """``(train_step, eval_step)``, jitted and vmapped over ensemble members.
+
+    train_step(params, opt_state, constants, step, batch) -> (params, opt_state, metrics)
+    eval_step(params, constants, step, batch) -> metrics
+    Params and optimizer state carry the leading ensemble axis; metrics are (E,) arrays.
+    """
+    from glassjax.model.deeppot import DeepPot
+    from glassjax.model.nlist import sections_from_neighbor_list
+
+    model = DeepPot(key.model_config, dtype=key.precision)
+    spec, prefs, schedule = key.spec, key.prefs, key.schedule
+    opt = _optimizer(schedule)
+    start_lr = schedule.start_lr
+
+    def frame(variables, pos, cell, types, mask):
+        nl = nbl.build(pos, cell, spec, mask)
+        sec = sections_from_neighbor_list(pos, cell, types, nl, model.rcut, model.sel)
+        e, f, w = model.energy_forces_virial(variables, pos, cell, types, sec)
+        return e, f, w, sec.overflow
+
+    predict = jax.vmap(frame, in_axes=(None, 0, 0, 0, 0))
+
+    def loss_fn(params, constants, batch, lr):
+        e, f, w, ovf = predict({"params": params, "constants": constants}, batch["positions"],
+                               batch["cells"], batch["types"], batch["atom_mask"])
+        loss, m = energy_loss({"energy": e, "forces": f, "virial": w}, batch, prefs, lr, start_lr)
+        m["overflow"] = jnp.any(ovf & batch["frame_mask"])
+        return loss, m
+
+    def member_step(params, opt_state, constants, step, batch):
+        lr = schedule(step)
+        (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, constants, batch, lr)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        m["lr"] = lr
+        return params, opt_state, m
+
+    def member_eval(params, constants, step, batch):
+        return loss_fn(params, constants, batch, schedule(step))[1]
+
+    train_step = jax.jit(jax.vmap(member_step, in_axes=(0, 0, None, None, None)))
+    eval_step = jax.jit(jax.vmap(member_eval, in_axes=(0, None, None, None)))
+    return train_step, eval_step
 
 
 def _append_lcurve(path: Path, step: int, val: Dict, m) -> None:
