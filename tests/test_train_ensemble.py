@@ -13,9 +13,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from glassjax.data import read_deepmd
+from glassjax.data import read_deepmd, read_vasp
 from glassjax.data.dataset import write_dataset
-from glassjax.train.config import (DescriptorSection, FittingSection, LearningRateSection, ModelSection,
+from glassjax.train.config import (DescriptorSection, FittingSection, LearningRateSection, LossSection, ModelSection,
                                    TrainConfig, TrainingSection)
 from glassjax.train.deviation import format_model_devi, model_deviation
 from glassjax.train.trainer import Trainer, read_lcurve
@@ -27,6 +27,7 @@ def _config(data, out, **training):
                                                         axis_neuron=4),
                            fitting=FittingSection(neuron=[8, 8])),
         learning_rate=LearningRateSection(start_lr=5e-3, stop_lr=1e-3, decay_steps=10),
+        loss=LossSection(start_pref_v=0.5, limit_pref_v=0.1),
         training=TrainingSection(**{**dict(data=str(data), numb_steps=12, batch_size=2, disp_freq=4,
                                            save_freq=12, val_batches=2, output_dir=str(out),
                                            stat_frames_per_system=2), **training}))
@@ -34,9 +35,12 @@ def _config(data, out, **training):
 
 @pytest.fixture(scope="module")
 def small_h5(tmp_path_factory, test_data):
+    # two systems of different sizes (192 and 6 atoms), one with virials: batches are padded
     (fr,) = read_deepmd(test_data / "deepmd" / "water_deepmdkit_example" / "data_1")
+    (md,) = read_vasp(test_data / "vasp" / "dpdata_h2o_md10" / "OUTCAR.h2o.md.10")
+    assert md.virial is not None and md.natoms == 6
     path = tmp_path_factory.mktemp("ens") / "water.h5"
-    write_dataset(path, [fr.select(slice(0, 16))], val_fraction=0.25, seed=3)
+    write_dataset(path, [fr.select(slice(0, 16)), md], val_fraction=0.25, seed=3)
     return path
 
 
@@ -51,6 +55,7 @@ def test_ensemble_members_differ_only_by_seed(small_h5, tmp_path):
     # member 0 (seed 0) is the single run, to round-off; member 1 differs
     np.testing.assert_allclose(c0, cs, rtol=1e-9, atol=1e-14)
     assert np.max(np.abs(c1[:, 4:7] - c0[:, 4:7])) > 1e-6
+    assert np.all(np.isfinite(c0[:, 8])) and np.any(c0[:, 8] > 0)  # virial term from the VASP frames
 
     # the deviation tool on the two members equals numpy on their predictions
     from glassjax.model import load_model
@@ -58,7 +63,7 @@ def test_ensemble_members_differ_only_by_seed(small_h5, tmp_path):
     from glassjax.train.evaluate import predict_frames
 
     models = [load_model(tmp_path / "ens" / f"member_{k}" / "model.ckpt") for k in range(2)]
-    (fr,) = read_deepmd(small_h5.parent.parent / "unused") if False else (ens.val_frames[0],)
+    fr = max(ens.val_frames, key=lambda f: f.natoms)
     devi = devi_for_systems(models, [fr])[fr.name]
     preds = [predict_frames(m, v, fr) for m, v in models]
     e = np.stack([p["energy"] for p in preds]) / fr.natoms
