@@ -153,3 +153,24 @@ def test_glassjax_hdf5_dataset(tmp_path):
     assert got.species.tolist() == ["B", "O", "O"]
     last = read_trajectory(path, system="sio", index=-1)
     np.testing.assert_allclose(last.positions[0], b.positions[-1])
+
+
+def test_reads_glassjax_h5md_trajectory(tmp_path):
+    """An H5MD file written by the MD engine reads back with its positions, cells and species."""
+    from glassjax.md.trajectory import OBSERVABLES, H5MDWriter
+
+    rng = np.random.default_rng(0)
+    symbols = ["B", "O", "O", "Li"]
+    pos = rng.uniform(0, 5, (3, 4, 3))
+    cells = np.stack([np.eye(3) * (5 + 0.1 * k) for k in range(3)])
+    records = {"positions": pos, "cell": cells, "velocities": np.zeros_like(pos)}
+    records.update({name: np.zeros((3, 3, 3)) if name == "stress" else np.arange(3.0) for name in OBSERVABLES})
+    with H5MDWriter(tmp_path / "run.h5", symbols, [10.8, 16.0, 16.0, 6.9]) as w:
+        w.append(np.arange(3) * 10, np.arange(3) * 0.01, records)
+    fr = read_trajectory(tmp_path / "run.h5")
+    assert list(fr.species) == symbols
+    np.testing.assert_allclose(fr.positions, pos)
+    np.testing.assert_allclose(fr.cells, cells)
+    one = read_trajectory(tmp_path / "run.h5", index=1)
+    assert one.nframes == 1
+    np.testing.assert_allclose(one.positions[0], pos[1])

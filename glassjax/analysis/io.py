@@ -8,7 +8,7 @@
 * pymatgen ``Structure.as_dict()`` JSON files (``format="pymatgen-json"``, detected from
   the content of a ``.json`` file), without needing pymatgen;
 * glassjax's own HDF5 dataset (``glassjax.data.dataset``, when that module is installed);
-* H5MD trajectories are recognised and refused with a clear message (not written yet).
+* glassjax H5MD trajectories (written by the MD engine, ``glassjax.md.trajectory``).
 
 LAMMPS files carry integer atom types, not elements: pass ``species_map={1: 'B', 2: 'O'}``.
 LAMMPS data files with a ``Masses`` section are mapped from the masses when no map is
@@ -129,8 +129,11 @@ def _read_hdf5(path: Path, index, system: Optional[str]) -> Frames:
     except OSError as exc:
         raise DataError(path, f"not a readable HDF5 file ({exc})") from None
     if is_h5md:
-        raise DataError(path, "H5MD trajectories are not supported by the analysis reader yet",
-                        hint="export the frames to extxyz (e.g. with ASE) or a glassjax HDF5 dataset")
+        from glassjax.md.trajectory import read_h5md
+
+        idx = _parse_index(index)
+        images = read_h5md(path, idx)
+        return _atoms_to_frames(images if isinstance(images, list) else [images], path, path.stem)
     try:
         from glassjax.data.dataset import read_frames  # the data stage's HDF5 dataset
     except ImportError:
