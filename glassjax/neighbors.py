@@ -271,3 +271,40 @@ def neighbor_pairs_numpy(positions, cell, cutoff: float):
                 out_n.append(g)
                 out_d.append(r[j])
     return np.array(out_i), np.array(out_j), np.array(out_n).reshape(-1, 3), np.array(out_d)
+
+
+def from_jax_md(jmd_neighbors, positions, cell, cutoff: float, skin: float = 0.0) -> NeighborList:
+    """Adapt a jax-md *Dense* neighbour list to a :class:`NeighborList` (jittable).
+
+    jax-md lists use the minimum-image convention, so each pair is seen in one image only:
+    that is correct only when every perpendicular width of the cell is at least
+    ``2 * (cutoff + skin)``.  The returned list's ``overflow`` is set when the jax-md list
+    overflowed (``did_buffer_overflow``) *or* the cell is too thin for the minimum image, so
+    the error is reported instead of silently missing neighbours.  Image vectors are the
+    minimum-image shifts of the current positions.
+
+    Args:
+        jmd_neighbors: ``jax_md.partition.NeighborList`` in Dense format (idx (N, K), N = empty),
+            built on Cartesian positions (``fractional_coordinates=False``).
+        positions: (N, 3) Cartesian positions, Å.  cell: (3, 3) rows are vectors.
+        cutoff, skin: the interaction cutoff and the skin the jax-md list was built with, Å.
+    """
+    idx = jnp.asarray(jmd_neighbors.idx)
+    if idx.ndim != 2:
+        from glassjax.errors import ConfigError
+
+        raise ConfigError("from_jax_md needs a jax-md neighbour list in Dense format "
+                          "(partition.NeighborListFormat.Dense)")
+    positions = jnp.asarray(positions)
+    cell = jnp.asarray(cell, positions.dtype)
+    n = positions.shape[0]
+    mask = idx < n
+    j = jnp.where(mask, idx, 0)
+    s = positions @ jnp.linalg.inv(cell)
+    image = jax.lax.stop_gradient(-jnp.round(s[j] - s[:, None, :]))
+    image = jnp.where(mask[..., None], image, 0.0)
+    too_thin = jnp.any(_cell_heights_jnp(cell) < 2.0 * (cutoff + skin))
+    count = jnp.max(jnp.sum(mask, axis=1)).astype(jnp.int32)
+    return NeighborList(idx=jnp.where(mask, idx, n).astype(jnp.int32), image=image.astype(positions.dtype),
+                        ref_positions=positions, ref_cell=cell, max_count=count,
+                        overflow=jnp.asarray(jmd_neighbors.did_buffer_overflow) | too_thin)

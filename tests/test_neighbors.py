@@ -99,3 +99,29 @@ def test_update_rebuilds_only_when_needed_and_stays_correct():
     i, j, d = ase_neighbor_list("ijd", _atoms(moved, strained), 4.0)
     ref = sorted((int(a), int(b), round(float(c), 8)) for a, b, c in zip(i, j, d))
     assert _pairs_from_list(moved, strained, nl2, 4.0) == ref
+
+
+def test_jax_md_adapter_matches_own_list_and_reports_thin_cells():
+    from jax_md import partition, space
+
+    rng = np.random.default_rng(5)
+    box = 12.0
+    pos = rng.uniform(0, box, (40, 3))
+    cell = np.eye(3) * box
+    disp, _ = space.periodic(box)
+    cutoff = 4.0
+    make = partition.neighbor_list(disp, box, cutoff, dr_threshold=0.0, format=partition.NeighborListFormat.Dense,
+                                   disable_cell_list=True)
+    jmd = make.allocate(jnp.asarray(pos))
+    nl = nbl.from_jax_md(jmd, jnp.asarray(pos), jnp.asarray(cell), cutoff)
+    assert not bool(nl.overflow)
+    got = _pairs_from_list(pos, cell, nl, cutoff)
+    i, j, d = ase_neighbor_list("ijd", _atoms(pos, cell), cutoff)
+    assert got == sorted((int(a), int(b), round(float(c), 8)) for a, b, c in zip(i, j, d))
+    # a cell thinner than 2 * cutoff: the minimum image misses neighbours -> reported
+    small = 7.0
+    disp_s, _ = space.periodic(small)
+    jmd_s = partition.neighbor_list(disp_s, small, cutoff, format=partition.NeighborListFormat.Dense,
+                                    disable_cell_list=True).allocate(
+        jnp.asarray(pos * small / box))
+    assert bool(nbl.from_jax_md(jmd_s, jnp.asarray(pos * small / box), jnp.asarray(np.eye(3) * small), cutoff).overflow)
