@@ -77,6 +77,21 @@ def test_ensemble_members_differ_only_by_seed(small_h5, tmp_path):
     text = format_model_devi(devi)
     assert len(text.splitlines()) == fr.nframes + 1
 
+    # `glassjax test` on member 0: the per-system table equals numpy on the same predictions
+    import csv
+
+    from glassjax.cli import main
+
+    assert main(["test", str(tmp_path / "ens" / "member_0" / "model.ckpt"), str(small_h5), "--split", "val",
+                 "-o", str(tmp_path / "report")]) == 0
+    rows = {r["name"]: r for r in csv.DictReader(open(tmp_path / "report" / "errors.csv"))}
+    p0 = preds[0]
+    assert float(rows[fr.name]["f_rmse_eV_per_A"]) == pytest.approx(
+        np.sqrt(np.mean((p0["forces"] - fr.forces) ** 2)), rel=1e-9)
+    assert float(rows[fr.name]["e_mae_eV_per_atom"]) == pytest.approx(
+        np.mean(np.abs(p0["energy"] - fr.energy)) / fr.natoms, rel=1e-9)
+    assert (tmp_path / "report" / "parity.png").stat().st_size > 1000
+
 
 def test_model_deviation_small_hand_example():
     # two models, one frame, two atoms: forces differ by (2,0,0) on atom 0 only

@@ -10,6 +10,8 @@ predictions and labels into per-system errors:
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
@@ -25,32 +27,28 @@ def predict_frames(model, variables, frames, batch: int = 8) -> Dict[str, np.nda
 
     Raises :class:`glassjax.errors.ModelError` if an element is missing from the model's
     type map or a frame has more neighbours than the model's ``sel`` (DeePMD-kit would
-    silently drop them).
+    silently drop them).  The compiled evaluator is shared by every model of the same
+    configuration (e.g. ensemble members) on systems of the same composition and size.
     """
     from glassjax.errors import ModelError
-    from glassjax.model.nlist import sections_from_neighbor_list
 
-    types = jnp.asarray(model.types_from_species(frames.species))
+    types = tuple(int(t) for t in model.types_from_species(frames.species))
     dtype = model.dtype
     images = tuple(int(i) for i in np.max([nbl.images_needed(c, model.rcut) for c in frames.cells], axis=0))
-    nl0, spec = nbl.allocate(jnp.asarray(frames.positions[0], dtype), frames.cells[0], cutoff=model.rcut,
-                             skin=0.0, capacity_factor=1.5)
-    spec = nbl.NeighborSpec(spec.cutoff, 0.0, spec.capacity + 8, images)
+    counts = [int(nbl.allocate(jnp.asarray(frames.positions[f], dtype), frames.cells[f], cutoff=model.rcut,
+                               skin=0.0, capacity=1)[0].max_count)
+              for f in sorted({0, frames.nframes // 2, frames.nframes - 1})]
+    # capacity rounded up so that similar systems share one compiled evaluator
+    capacity = int(8 * math.ceil(1.5 * max(counts) / 8)) + 8
+    spec = nbl.NeighborSpec(float(model.rcut), 0.0, capacity, images)
+    fn = _predictor(model.config, jnp.dtype(dtype).name, spec, types)
     v = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype) if np.issubdtype(np.asarray(x).dtype, np.floating)
                                else x, variables)
-
-    def one(pos, cell):
-        nl = nbl.build(pos, cell, spec)
-        sec = sections_from_neighbor_list(pos, cell, types, nl, model.rcut, model.sel)
-        e, f, w = model.energy_forces_virial(v, pos, cell, np.asarray(types), sec)
-        return e, f, w, sec.overflow
-
-    fn = jax.jit(jax.vmap(one))
     out_e, out_f, out_w = [], [], []
     for s in range(0, frames.nframes, batch):
         pos = jnp.asarray(frames.positions[s:s + batch], dtype)
         cell = jnp.asarray(frames.cells[s:s + batch], dtype)
-        e, f, w, ovf = fn(pos, cell)
+        e, f, w, ovf = fn(v, pos, cell)
         if bool(jnp.any(ovf)):
             bad = s + int(np.argmax(np.asarray(ovf)))
             raise ModelError(f"{frames.source[bad]}: more neighbours within rcut={model.rcut} Å than the "
@@ -60,6 +58,25 @@ def predict_frames(model, variables, frames, batch: int = 8) -> Dict[str, np.nda
         out_f.append(np.asarray(f))
         out_w.append(np.asarray(w))
     return {"energy": np.concatenate(out_e), "forces": np.concatenate(out_f), "virial": np.concatenate(out_w)}
+
+
+@functools.lru_cache(maxsize=16)
+def _predictor(config, dtype: str, spec, types: tuple):
+    """Jitted ``fn(variables, positions (B, N, 3), cells (B, 3, 3)) -> (E, F, W, overflow)``."""
+    from glassjax.model.deeppot import DeepPot
+    from glassjax.model.nlist import sections_from_neighbor_list
+
+    model = DeepPot(config, dtype=dtype)
+    types_np = np.asarray(types, dtype=np.int32)
+    types_j = jnp.asarray(types_np)
+
+    def one(variables, pos, cell):
+        nl = nbl.build(pos, cell, spec)
+        sec = sections_from_neighbor_list(pos, cell, types_j, nl, model.rcut, model.sel)
+        e, f, w = model.energy_forces_virial(variables, pos, cell, types_np, sec)
+        return e, f, w, sec.overflow | nl.overflow
+
+    return jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))
 
 
 @dataclass
