@@ -20,15 +20,13 @@ from typing import Optional, Sequence
 from glassjax import __version__
 from glassjax.errors import GlassJaxError
 
-# Sub-command modules, in the order the data flows.  A module listed here that does not
-# exist yet is skipped, so stages can be added independently.
+# Sub-command modules, in the order the data flows.
 SUBCOMMAND_MODULES = (
     "glassjax.cli.data",
     "glassjax.cli.model",
     "glassjax.cli.train",
     "glassjax.cli.simulate",
     "glassjax.cli.analyze",
-    "glassjax.cli.demo",
 )
 
 
@@ -44,15 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run in float64 (JAX x64 mode); default is float32 unless a command says otherwise",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(sub)
+    register_modules(sub, SUBCOMMAND_MODULES, "register")
     return parser
+
+
+def register_modules(subparsers, module_names, function: str) -> None:
+    """Call ``module.<function>(subparsers)`` for each named module, in order."""
+    for name in module_names:
+        getattr(importlib.import_module(name), function)(subparsers)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -6,8 +6,6 @@ one sub-command per analysis (``glassjax analyze coordination ...``).
 
 from __future__ import annotations
 
-import importlib
-
 ANALYSIS_CLI_MODULES = (
     "glassjax.cli.analyze_network",  # coordination, rings, ring/unit tracking
     "glassjax.cli.analyze_structure",  # local strain, g(r), S(q), MSD/diffusion, Tg, force histograms
@@ -17,13 +15,8 @@ ANALYSIS_CLI_MODULES = (
 def register(subparsers) -> None:
     parser = subparsers.add_parser("analyze", help="structure and dynamics analyses (CSV + PNG)",
                                    description=__doc__)
+    from glassjax.cli import register_modules
+
     sub = parser.add_subparsers(dest="analysis", metavar="ANALYSIS")
-    for name in ANALYSIS_CLI_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register_analyses(sub)
+    register_modules(sub, ANALYSIS_CLI_MODULES, "register_analyses")
     parser.set_defaults(func=lambda args: parser.print_help() or 2)

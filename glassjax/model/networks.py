@@ -93,12 +93,17 @@ class EmbeddingNet(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        n_in = x.shape[-1]
-        for i, n_out in enumerate(self.neuron):
-            x = DenseLayer(n_out, self.activation, True, layer_has_timestep(n_in, n_out, self.resnet_dt),
-                           self.dtype, name=f"layer_{i}")(x)
-            n_in = n_out
-        return x
+        return _hidden_layers(x, self.neuron, self.activation, self.resnet_dt, self.dtype)
+
+
+def _hidden_layers(x, neuron, activation, resnet_dt, dtype):
+    """Resnet hidden layers ``layer_0 .. layer_{n-1}`` (call inside a compact method)."""
+    n_in = x.shape[-1]
+    for i, n_out in enumerate(neuron):
+        x = DenseLayer(n_out, activation, True, layer_has_timestep(n_in, n_out, resnet_dt),
+                       dtype, name=f"layer_{i}")(x)
+        n_in = n_out
+    return x
 
 
 class FittingNet(nn.Module):
@@ -112,9 +117,5 @@ class FittingNet(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        n_in = x.shape[-1]
-        for i, n_out in enumerate(self.neuron):
-            x = DenseLayer(n_out, self.activation, True, layer_has_timestep(n_in, n_out, self.resnet_dt),
-                           self.dtype, name=f"layer_{i}")(x)
-            n_in = n_out
+        x = _hidden_layers(x, self.neuron, self.activation, self.resnet_dt, self.dtype)
         return DenseLayer(self.out, None, False, False, self.dtype, name=f"layer_{len(self.neuron)}")(x)

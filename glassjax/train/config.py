@@ -42,6 +42,7 @@ from typing import Dict, List, Optional, Union
 
 from glassjax.config import load_toml
 from glassjax.errors import ConfigError
+from glassjax.train.loss import LossPrefactors
 
 
 @dataclass
@@ -97,15 +98,8 @@ class LearningRateSection:
     decay_steps: int = 5000
 
 
-@dataclass
-class LossSection:
-    start_pref_e: float = 0.02
-    limit_pref_e: float = 1.0
-    start_pref_f: float = 1000.0
-    limit_pref_f: float = 1.0
-    start_pref_v: float = 0.0
-    limit_pref_v: float = 0.0
-    intensive: bool = False
+#: The ``[loss]`` table: DeePMD-kit's start/limit prefactors (see glassjax.train.loss).
+LossSection = LossPrefactors
 
 
 @dataclass
