@@ -57,3 +57,17 @@ def test_restore_without_checkpoint_or_mismatched_shape(tmp_path):
     mgr.save(1, {"w": jnp.zeros((2, 2))})
     with pytest.raises(GlassJaxError, match="cannot restore"):
         mgr.restore({"w": jnp.zeros((2, 2)), "extra": jnp.zeros(3)})
+
+
+def test_atomic_writes_use_the_umask_not_private_mode(tmp_path):
+    import os
+    import stat
+
+    from glassjax.atomic_write import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644

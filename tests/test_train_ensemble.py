@@ -30,7 +30,7 @@ def _config(data, out, **training):
         loss=LossSection(start_pref_v=0.5, limit_pref_v=0.1),
         training=TrainingSection(**{**dict(data=str(data), numb_steps=12, batch_size=2, disp_freq=4,
                                            save_freq=12, val_batches=2, output_dir=str(out),
-                                           stat_frames_per_system=2), **training}))
+                                           stat_frames_per_system=2, bucket=False), **training}))
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_data_parallel_training_matches_one_device(small_h5, tmp_path):
         assert len(jax.devices()) == 4
         out = {{}}
         for n in (1, 4):
-            t = Trainer(_config({str(small_h5)!r}, {str(tmp_path)!r} + f"/dev{{n}}", devices=n, batch_size=4,
+            t = Trainer(_config({str(small_h5)!r}, {str(tmp_path)!r} + f"/dev{{n}}", devices=n, batch_size=4, bucket=True,
                                 numb_steps=8), progress=False)
             t.run()
             out[n] = read_lcurve({str(tmp_path)!r} + f"/dev{{n}}/lcurve.out").tolist()

@@ -33,6 +33,7 @@ Example (``train/lbs_small.toml``)::
     batch_size = 1
     ensemble = 1          # >1: members differing only in their initial seed, trained in one program
     devices = 1           # data-parallel over this many devices (0 = all); batch_size must divide
+    bucket = true         # batches of one atom count, padded to it (false: pad all to the largest)
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class TrainingSection:
     stat_frames_per_system: int = 10
     ensemble: int = 1
     devices: int = 1
+    bucket: bool = True
 
     def __post_init__(self):
         for key in ("numb_steps", "batch_size", "disp_freq", "save_freq", "ensemble"):

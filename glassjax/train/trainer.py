@@ -181,10 +181,13 @@ class Trainer:
                                      tuple(int(i) for i in counts["images"]))
 
         nmax = max(f.natoms for f in self.train_frames + self.val_frames)
+        # bucket: each batch holds frames of one atom count padded to that count (one compile
+        # per size, as DeePMD-kit batches per system); else everything is padded to nmax.
         self.loader = BatchLoader(self.train_frames, tc.batch_size, type_map=type_map, nmax=nmax,
-                                  seed=tc.seed, dtype=self.dtype)
+                                  seed=tc.seed, dtype=self.dtype, bucket=tc.bucket)
+        # validation visits a fixed, seeded sample of batches drawn across all systems
         self.val_loader = (BatchLoader(self.val_frames, tc.batch_size, type_map=type_map, nmax=nmax,
-                                       seed=tc.seed, shuffle=False, dtype=self.dtype)
+                                       seed=tc.seed, shuffle=True, dtype=self.dtype, bucket=tc.bucket)
                            if self.val_frames else None)
 
         lr = config.learning_rate
