@@ -131,3 +131,59 @@ class GlassJaxCalculator(Calculator):
             from ase.calculators.calculator import PropertyNotImplementedError
 
             raise PropertyNotImplementedError("stress needs a periodic cell")
+
+
+class PotentialCalculator(Calculator):
+    """ASE calculator around any glassjax potential: ``energy_fn(positions, cell, nl) -> E``.
+
+    For the classical Teter/Du potential, an ensemble mean, or any energy function the MD
+    engine runs (``GlassJaxCalculator`` is the specialised one for DeepPot-SE models).
+
+    Args:
+        make_energy_fn: ``make_energy_fn(symbols) -> energy_fn``; called again whenever the
+            atoms' species change (e.g. ``lambda s: teter_du_energy_fn(s, table)``).
+        cutoff: the potential's cutoff, Å (the neighbour list is built for cutoff + skin).
+        skin: neighbour-list skin, Å; the list is rebuilt only when atoms moved too far.
+
+    Results: energy (eV), forces (eV/Å), stress (ASE convention, eV/Å^3, Voigt order) from
+    the virial by strain differentiation (:func:`glassjax.potential.energy_forces_virial`).
+    Atoms must be fully periodic.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, make_energy_fn, cutoff: float, skin: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.make_energy_fn = make_energy_fn
+        self.cutoff = float(cutoff)
+        self.skin = float(skin)
+        self._species = None
+        self._efv = None
+        self._nl = self._spec = None
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        import jax
+        import jax.numpy as jnp
+
+        from glassjax import neighbors as nbl
+        from glassjax.potential import energy_forces_virial
+
+        super().calculate(atoms, properties, system_changes)
+        if not self.atoms.get_pbc().all():
+            raise ModelError("PotentialCalculator needs a fully periodic cell")
+        species = tuple(self.atoms.get_chemical_symbols())
+        if species != self._species:
+            efn = self.make_energy_fn(list(species))
+            self._efv = jax.jit(lambda x, c, nl: energy_forces_virial(efn, x, c, nl))
+            self._species, self._nl = species, None
+        pos = jnp.asarray(self.atoms.get_positions())
+        cell = jnp.asarray(np.asarray(self.atoms.get_cell()[:], dtype=float))
+        if self._nl is not None and bool(nbl.needs_rebuild(self._nl, pos, cell, self._spec)):
+            self._nl = nbl.build(pos, cell, self._spec)
+        if self._nl is None or bool(self._nl.overflow):
+            self._nl, self._spec = nbl.allocate(pos, cell, cutoff=self.cutoff, skin=self.skin)
+        e, f, w = self._efv(pos, cell, self._nl)
+        w = np.asarray(w, dtype=np.float64)
+        s = -w / abs(np.linalg.det(np.asarray(cell)))
+        self.results.update(energy=float(e), free_energy=float(e), forces=np.asarray(f, dtype=np.float64),
+                            stress=np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]]))

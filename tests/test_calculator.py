@@ -83,3 +83,28 @@ def test_errors_are_reported_not_ignored():
     bad.calc = GlassJaxCalculator(REF / "lbs_tos_fitrdt.dp")
     with pytest.raises(ModelError, match="Na"):
         bad.get_potential_energy()
+
+
+def test_potential_calculator_wraps_the_classical_potential():
+    """Any glassjax energy function as an ASE calculator: Teter/Du on a small LB glass,
+    forces and stress against ASE's own finite differences, energy against the direct call."""
+    import jax.numpy as jnp
+    from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
+
+    from glassjax import neighbors
+    from glassjax.calculator import PotentialCalculator
+    from glassjax.md.builder import build_glass
+    from glassjax.md.classical import teter_du_energy_fn, teter_du_table
+
+    atoms = build_glass("LB70", n_atoms=30, seed=5)
+    atoms.rattle(0.05, seed=1)
+    table = teter_du_table(atoms.get_chemical_symbols(), a_bo=14000.0)
+    calc = PotentialCalculator(lambda s: teter_du_energy_fn(s, table), cutoff=table.cutoff, skin=0.5)
+    atoms.calc = calc
+    e = atoms.get_potential_energy()
+    pos, cell = jnp.asarray(atoms.get_positions()), jnp.asarray(np.asarray(atoms.get_cell()[:]))
+    nl, _ = neighbors.allocate(pos, cell, cutoff=table.cutoff, skin=0.0)
+    assert e == pytest.approx(float(teter_du_energy_fn(atoms.get_chemical_symbols(), table)(pos, cell, nl)),
+                              abs=1e-9)
+    np.testing.assert_allclose(atoms.get_forces(), calculate_numerical_forces(atoms, eps=1e-4), atol=2e-5)
+    np.testing.assert_allclose(atoms.get_stress(), calculate_numerical_stress(atoms, eps=1e-5), atol=2e-6)

@@ -321,9 +321,12 @@ def test_runner_stops_on_blow_up(lj):
     squeezed = st.positions.at[1].set(st.positions[0] + jnp.array([0.45, 0.0, 0.0]))
     nl2 = neighbors.build(squeezed, st.cell, spec)
     bad = I.init_state(efn, squeezed, st.cell, st.masses, nl2, momenta=st.momenta)
-    with pytest.raises(SimulationError, match="blew up"):
+    with pytest.raises(SimulationError, match="blew up") as info:
         simulate(efn, bad, spec, I.nve(0.005), np.zeros(CHUNK), chunk=CHUNK, every=10, progress=False,
                  max_force=100.0)
+    # the error hands back the last good state: here the start, before the failed chunk
+    assert info.value.last_good_step == 0
+    np.testing.assert_array_equal(np.asarray(info.value.last_good_state.positions), np.asarray(squeezed))
 
 
 def test_compressed_cell_keeps_a_correct_list(lj):

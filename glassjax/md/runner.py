@@ -5,9 +5,11 @@ with the neighbour list refreshed inside).  After every chunk the driver checks 
 ``overflow`` flag: when set, the chunk's results are thrown away, the list is reallocated
 (more capacity and images) from the state at the *start* of the chunk, and the chunk is redone,
 so a run never continues with a wrong list.  It also stops with a
-:class:`glassjax.errors.SimulationError` (keeping the last good state) when the energy or
+:class:`glassjax.errors.SimulationError` when the energy or
 positions become non-finite, atoms come closer than ``min_distance``, or any force exceeds
-``max_force``.
+``max_force``.  The error carries the last good state (``last_good_state``,
+``last_good_step``), and with a ``checkpoint`` path that state is already saved there,
+written after the last accepted chunk.
 """
 
 from __future__ import annotations
@@ -134,7 +136,15 @@ def simulate(energy_fn: Callable, state: MDState, spec: NeighborSpec, ens: Ensem
         else:
             raise SimulationError(f"neighbour list kept overflowing at step {done} after {max_reallocations} "
                                   "reallocations")
-        check_state(new_state, done + size, min_distance, max_force)
+        try:
+            check_state(new_state, done + size, min_distance, max_force)
+        except SimulationError as exc:
+            bar.close()
+            where = (f"; the last good state (step {done}) is saved in {checkpoint}: inspect or resume from it"
+                     if checkpoint is not None and done > start_step else "")
+            err = SimulationError(f"{exc}{where}")
+            err.last_good_state, err.last_good_step = state, done
+            raise err from None
         state = new_state
         th = {k: np.asarray(v) for k, v in th.items()}
         th["step"] = done + rec_every * (np.arange(size // rec_every) + 1)
