@@ -59,7 +59,9 @@ def check_state(state: MDState, step: int, min_distance: Optional[float] = None,
     if not (np.isfinite(float(state.energy)) and bool(jnp.all(jnp.isfinite(state.positions)))
             and bool(jnp.all(jnp.isfinite(state.forces)))):
         raise SimulationError(f"MD blew up by step {step}: non-finite energy, positions or forces "
-                              "(reduce the time step, or start from a minimised structure)")
+                              "(reduce the time step, or start from a minimised structure; with a "
+                              "DeepPot-SE model this also means an atom had more neighbours of a type "
+                              "than the model's sel: check with `glassjax model info MODEL --structure`)")
     if max_force is not None:
         fmax = float(jnp.max(jnp.linalg.norm(state.forces, axis=1)))
         if fmax > max_force:

@@ -285,11 +285,20 @@ class DeepPot:
         """Total energy, eV (a scalar in the model's dtype)."""
         return self._run("energy", variables, positions, cell, types, nbrs)
 
-    def energy_fn(self, variables, types):
-        """``fn(positions, cell, nbrs) -> E`` for :mod:`glassjax.potential` and the MD engine."""
+    def energy_fn(self, variables, types, strict: bool = True):
+        """``fn(positions, cell, nbrs) -> E`` for :mod:`glassjax.potential` and the MD engine.
+
+        ``strict`` (default): the energy is NaN when a type has more neighbours within rcut
+        than ``sel`` (or the neighbour list overflowed), so the MD engine's blow-up check
+        stops the run instead of continuing with a truncated environment, which DeePMD-kit
+        does silently.  ``strict=False`` returns DeePMD-kit's truncated energy.
+        """
 
         def fn(positions, cell, nbrs=None):
-            return self.energy(variables, positions, cell, types, nbrs)
+            if not strict:
+                return self.energy(variables, positions, cell, types, nbrs)
+            e, aux = self.atomic_energies(variables, positions, cell, types, nbrs, with_aux=True)
+            return jnp.sum(e) + jnp.where(aux["overflow"], jnp.nan, 0.0)
 
         return fn
 
