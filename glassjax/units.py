@@ -1,6 +1,7 @@
 """Units and conversions (glassjax works in Å, eV, eV/Å, ps, K, amu).
 
-Constants are CODATA 2018 values, as ASE's ``ase.units`` uses.
+Constants come from ``ase.units`` (ASE's default table, which differs from CODATA 2018 in
+the 8th digit for some constants), so glassjax and ASE agree exactly.
 """
 
 from __future__ import annotations
