@@ -215,8 +215,7 @@ class Trainer:
         from glassjax.model.stats import apply_stats, environment_stats, fit_energy_bias, type_counts
 
         mc = self.config.model
-        seed = self.config.training.seed
-        variables = self.model.init(seed=seed)
+        state = self._fresh_state()
         davg, dstd = environment_stats(self.model_config, self.train_frames,
                                        max_frames_per_system=self.config.training.stat_frames_per_system)
         with_e = [f for f in self.train_frames if f.energy is not None]
@@ -231,7 +230,13 @@ class Trainer:
             bias = fit.bias
             self.bias_info = (f"{fit.method} fit (composition-matrix rank {fit.rank} of {len(self.type_map)}), "
                               f"residual {fit.rmse_per_atom:.4f} eV/atom")
-        variables = apply_stats(variables, davg=davg, dstd=dstd, out_bias=bias)
+        state["constants"] = apply_stats(state, davg=davg, dstd=dstd, out_bias=bias)["constants"]
+        return state
+
+    def _fresh_state(self):
+        """Seeded parameters (stacked over members), untouched constants, optimizer state."""
+        seed = self.config.training.seed
+        variables = self.model.init(seed=seed)
         members = [variables["params"]] + [self.model.init(seed=seed + k)["params"]
                                            for k in range(1, self.n_members)]
         params = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *members)
@@ -302,12 +307,13 @@ class Trainer:
         from tqdm.auto import tqdm
 
         tc = self.config.training
-        state = self.initial_state()
         start = 0
         curves = [self.member_dir(k) / "lcurve.out" for k in range(self.n_members)]
         if self.ckpt.latest_step() is not None:
-            target = {**state, "loader": {"epoch": 0, "step": 0}}
+            # the checkpoint holds the statistics too: restore into a plain template
+            target = {**self._fresh_state(), "loader": {"epoch": 0, "step": 0}}
             restored, meta = self.ckpt.restore(target)
+            self.bias_info = meta.get("energy_bias", "")
             self.loader.load_state_dict({"epoch": int(restored["loader"]["epoch"]),
                                          "step": int(restored["loader"]["step"])})
             state = {k: restored[k] for k in ("params", "constants", "opt_state")}
@@ -316,6 +322,7 @@ class Trainer:
             for c in curves:
                 _truncate_lcurve(c, start)
         else:
+            state = self.initial_state()
             for c in curves:
                 c.parent.mkdir(parents=True, exist_ok=True)
                 c.write_text(LCURVE_HEADER)
@@ -352,7 +359,8 @@ class Trainer:
                                           "step": step, "loader": {"epoch": loader_state["epoch"],
                                                                    "step": loader_state["step"]}},
                                    meta={"config": asdict(self.config), "sel": self.sel,
-                                         "type_map": self.type_map})
+                                         "type_map": self.type_map,
+                                         "energy_bias": getattr(self, "bias_info", "")})
         finally:
             bar.close()
         final = {"params": params, "constants": constants, "opt_state": opt_state, "step": step}
