@@ -21,7 +21,8 @@ rate) and first thermostat velocity ``v_xi1``::
 ``proj`` selects the cell degrees of freedom: ``"iso"`` (trace part only: isotropic NPT),
 ``"aniso"`` (diagonal: orthorhombic cell, independent axes), ``"tri"`` (symmetric part: a
 fully flexible cell without rotation), each optionally restricted by a 3x3 ``mask`` (e.g. only
-z).  N_f = 3N - 3 (the centre-of-mass momentum is removed at start and conserved).
+z).  N_f = 3N - 3 (the centre-of-mass momentum is removed at start and conserved); in a
+padded batch (:mod:`glassjax.md.batch`, ``MDState.atom_mask``) N counts the real atoms only.
 
 Integration: a time-reversible Trotter splitting in the order LAMMPS's ``fix npt`` uses
 (thermostat half step, barostat half kick, particle half kick with the barostat friction,
@@ -30,7 +31,9 @@ reverse).  With thermostat and barostat both off it is exactly velocity Verlet. 
 positions and the cell are deformed by the same matrix, so fractional coordinates stay
 continuous and the neighbour list (refreshed inside the step by :func:`glassjax.neighbors.update`)
 remains valid; an overflow is recorded in ``state.overflow`` (sticky) for the driver to
-reallocate and redo the chunk.
+reallocate and redo the chunk.  :func:`step` is :func:`step_drift` (up to the drift), the list
+refresh, and :func:`step_kick` (new forces onwards), so batched drivers can refresh the lists
+of many systems with one decision.
 
 Units: positions Å, masses amu, momenta amu Å / t_ase (ASE's time unit,
 ``glassjax.units.PS`` per ps), energies eV, times given in ps, temperatures in K, pressures in
@@ -64,7 +67,10 @@ class MDState(NamedTuple):
     compressive); nl: neighbour list; overflow () bool (sticky since the last reset);
     xi, v_xi (M,): thermostat chain positions and velocities (1/t_ase); v_g (3, 3): barostat
     strain rate (1/t_ase); xi_b, v_xi_b (M,): the chain thermostatting the barostat (NPT);
-    step () int.
+    step () int; atom_mask: None (every atom is real) or (N,) bool, False for padding atoms
+    of a padded batch (:mod:`glassjax.md.batch`): they carry zero momentum and force, are
+    left out of neighbour lists, N_f, the temperature and the density, and only follow the
+    cell's affine deformation.
     """
 
     positions: jax.Array
@@ -82,6 +88,7 @@ class MDState(NamedTuple):
     xi_b: jax.Array
     v_xi_b: jax.Array
     step: jax.Array
+    atom_mask: Optional[jax.Array] = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,14 @@ def _expm(a):
 def n_dof(n_atoms: int) -> int:
     """Degrees of freedom with the centre-of-mass momentum removed: 3N - 3."""
     return 3 * n_atoms - 3
+
+
+def state_n_dof(state: MDState):
+    """N_f of a state: 3N - 3 over real atoms (a Python float without a mask, a traced
+    scalar with one: ``3 sum(atom_mask) - 3``)."""
+    if state.atom_mask is None:
+        return float(n_dof(state.positions.shape[0]))
+    return 3.0 * jnp.sum(state.atom_mask).astype(state.positions.dtype) - 3.0
 
 
 def _kinetic_tensor(momenta, masses):
@@ -282,6 +297,126 @@ def _nhc_half(ke2, xi, v, q, kt, nf, h):
     return scale, xi, v
 
 
+class _Coeffs(NamedTuple):
+    dt: float
+    h: float
+    kt: jax.Array
+    kt_m: jax.Array
+    nf: object
+    n_b: float
+    q: Optional[jax.Array]
+    w_mass: Optional[jax.Array]
+    p_ext: Optional[jax.Array]
+
+
+def _coeffs(state: MDState, ens: Ensemble, temperature, pressure) -> _Coeffs:
+    dtype = state.positions.dtype
+    nf = state_n_dof(state)
+    dt = ens.dt * units.PS
+    kt = jnp.asarray(temperature, dtype=dtype) * units.KB
+    kt_m = jnp.maximum(kt, units.KB * 1e-3)  # masses stay positive for a 0 K target
+    q = _thermostat_masses(kt_m, nf, ens.tau_t * units.PS, ens.chain, dtype) if ens.thermostat else None
+    w_mass = p_ext = None
+    if ens.barostat:
+        w_mass = (nf + 3.0) / 3.0 * kt_m * (ens.tau_p * units.PS) ** 2
+        p_ext = pressure_target_tensor(pressure, dtype)
+    return _Coeffs(dt=dt, h=0.5 * dt, kt=kt, kt_m=kt_m, nf=nf, n_b=float(max(ens.n_cell_dof, 1)), q=q,
+                   w_mass=w_mass, p_ext=p_ext)
+
+
+def _baro_kick(c: _Coeffs, ens: Ensemble, p_, masses, v_g_, virial, cell_):
+    eye = jnp.eye(3, dtype=p_.dtype)
+    vol = jnp.abs(jnp.linalg.det(cell_))
+    k_t = _kinetic_tensor(p_, masses)
+    p_int = (k_t + virial) / vol
+    g = vol * (p_int - c.p_ext) + jnp.trace(k_t) / c.nf * eye
+    return v_g_ + c.h * _project(g, ens) / c.w_mass
+
+
+def _particle_kick(c: _Coeffs, ens: Ensemble, p_, f_, v_g_):
+    if ens.barostat:
+        eye = jnp.eye(3, dtype=p_.dtype)
+        a = v_g_ + jnp.trace(v_g_) / c.nf * eye
+        s = _expm(-a * c.h / 2)
+        p_ = p_ @ s.T
+        p_ = p_ + c.h * f_
+        return p_ @ s.T
+    return p_ + c.h * f_
+
+
+def _thermo_half(c: _Coeffs, p_, masses, xi_, v_xi_):
+    ke2 = jnp.sum(p_ * p_ / masses[:, None])
+    scale, xi_, v_xi_ = _nhc_half(ke2, xi_, v_xi_, c.q, c.kt, c.nf, c.h)
+    return p_ * scale, xi_, v_xi_
+
+
+def _baro_thermo_half(c: _Coeffs, ens: Ensemble, v_g_, xi_, v_):
+    # Nosé-Hoover chain on the barostat kinetic energy W tr(v_g v_g^T) / 2 (MTK 1994)
+    qb = _thermostat_masses(c.kt_m, 1.0, ens.tau_p * units.PS, ens.chain, v_g_.dtype) * c.n_b
+    ke2 = c.w_mass * jnp.sum(v_g_ * v_g_)
+    scale, xi_, v_ = _nhc_half(ke2, xi_, v_, qb, c.kt, c.n_b, c.h)
+    return v_g_ * scale, xi_, v_
+
+
+def _both(ens: Ensemble) -> bool:
+    return ens.thermostat and ens.barostat and ens.n_cell_dof > 0
+
+
+def step_drift(state: MDState, ens: Ensemble, temperature=0.0, pressure=0.0) -> MDState:
+    """First part of :func:`step`: thermostat and barostat half steps, the half kick with the
+    current forces, and the position/cell drift (pure, jit-able).
+
+    The returned state has the new positions, cell, momenta and thermostat/barostat
+    variables, but still the *old* forces, energy, virial and neighbour list: refresh the
+    list (:func:`glassjax.neighbors.update`, or a batch-wide rebuild) and finish with
+    :func:`step_kick`.  ``step = step_kick(step_drift(...) with updated list)``.
+    """
+    c = _coeffs(state, ens, temperature, pressure)
+    p, x, cell = state.momenta, state.positions, state.cell
+    xi, v_xi, v_g = state.xi, state.v_xi, state.v_g
+    xi_b, v_xi_b = state.xi_b, state.v_xi_b
+    m = state.masses[:, None]
+    if _both(ens):
+        v_g, xi_b, v_xi_b = _baro_thermo_half(c, ens, v_g, xi_b, v_xi_b)
+    if ens.thermostat:
+        p, xi, v_xi = _thermo_half(c, p, state.masses, xi, v_xi)
+    if ens.barostat:
+        v_g = _baro_kick(c, ens, p, state.masses, v_g, state.virial, cell)
+    p = _particle_kick(c, ens, p, state.forces, v_g)
+    if ens.barostat:
+        d = _expm(v_g * c.h)
+        x = x @ d.T
+        cell = cell @ d.T
+        x = x + c.dt * p / m
+        x = x @ d.T
+        cell = cell @ d.T
+    else:
+        x = x + c.dt * p / m
+    return state._replace(positions=x, momenta=p, cell=cell, xi=xi, v_xi=v_xi, v_g=v_g, xi_b=xi_b,
+                          v_xi_b=v_xi_b)
+
+
+def step_kick(energy_fn: Callable, state: MDState, ens: Ensemble, temperature=0.0, pressure=0.0) -> MDState:
+    """Second part of :func:`step`: new forces on the drifted state (whose neighbour list must
+    already be refreshed), the second half kick and the thermostat/barostat half steps.
+    Forces on padding atoms (``atom_mask`` False) are set to zero."""
+    c = _coeffs(state, ens, temperature, pressure)
+    p, v_g = state.momenta, state.v_g
+    xi, v_xi, xi_b, v_xi_b = state.xi, state.v_xi, state.xi_b, state.v_xi_b
+    e, f, w = _forces(energy_fn, state.positions, state.cell, state.nl)
+    if state.atom_mask is not None:
+        f = jnp.where(state.atom_mask[:, None], f, 0.0)
+    p = _particle_kick(c, ens, p, f, v_g)
+    if ens.barostat:
+        v_g = _baro_kick(c, ens, p, state.masses, v_g, w, state.cell)
+    if ens.thermostat:
+        p, xi, v_xi = _thermo_half(c, p, state.masses, xi, v_xi)
+    if _both(ens):
+        v_g, xi_b, v_xi_b = _baro_thermo_half(c, ens, v_g, xi_b, v_xi_b)
+    return state._replace(momenta=p, energy=e, forces=f, virial=w, overflow=state.overflow | state.nl.overflow,
+                          xi=xi, v_xi=v_xi, v_g=v_g, xi_b=xi_b, v_xi_b=v_xi_b, step=state.step + 1)
+
+
 def step(energy_fn: Callable, state: MDState, spec: NeighborSpec, ens: Ensemble, temperature=0.0,
          pressure=0.0) -> MDState:
     """One MD step (pure, jit-able; ``energy_fn``, ``spec`` and ``ens`` static).
@@ -291,83 +426,15 @@ def step(energy_fn: Callable, state: MDState, spec: NeighborSpec, ens: Ensemble,
             and barostat masses).  A traced scalar: schedules run inside a scan.
         pressure: target pressure this step, GPa: scalar, (3,) diagonal or (3, 3) tensor
             (positive = compressive; a uniaxial tensile stress s along x is ``(-s, 0, 0)``).
+
+    Equal to :func:`step_drift`, the neighbour-list refresh (:func:`glassjax.neighbors.update`,
+    with the state's ``atom_mask``), then :func:`step_kick`.  Under ``jax.vmap`` the list
+    refresh turns into a rebuild every step (a batched ``lax.cond`` runs both branches);
+    :mod:`glassjax.md.batch` avoids that by deciding the rebuild once for the whole batch.
     """
-    dtype = state.positions.dtype
-    n = state.positions.shape[0]
-    nf = float(n_dof(n))
-    dt = ens.dt * units.PS
-    h = 0.5 * dt
-    kt = jnp.asarray(temperature, dtype=dtype) * units.KB
-    m = state.masses[:, None]
-    p, x, cell = state.momenta, state.positions, state.cell
-    xi, v_xi, v_g = state.xi, state.v_xi, state.v_g
-    xi_b, v_xi_b = state.xi_b, state.v_xi_b
-    eye = jnp.eye(3, dtype=dtype)
-    kt_m = jnp.maximum(kt, units.KB * 1e-3)  # masses stay positive for a 0 K target
-    if ens.thermostat:
-        q = _thermostat_masses(kt_m, nf, ens.tau_t * units.PS, ens.chain, dtype)
-    if ens.barostat:
-        w_mass = (nf + 3.0) / 3.0 * kt_m * (ens.tau_p * units.PS) ** 2
-        p_ext = pressure_target_tensor(pressure, dtype)
-
-    def baro_kick(p_, v_g_, virial, cell_):
-        vol = jnp.abs(jnp.linalg.det(cell_))
-        k_t = _kinetic_tensor(p_, state.masses)
-        p_int = (k_t + virial) / vol
-        g = vol * (p_int - p_ext) + jnp.trace(k_t) / nf * eye
-        return v_g_ + h * _project(g, ens) / w_mass
-
-    def particle_kick(p_, f_, v_g_):
-        if ens.barostat:
-            a = v_g_ + jnp.trace(v_g_) / nf * eye
-            s = _expm(-a * h / 2)
-            p_ = p_ @ s.T
-            p_ = p_ + h * f_
-            return p_ @ s.T
-        return p_ + h * f_
-
-    def thermo_half(p_, xi_, v_xi_):
-        ke2 = jnp.sum(p_ * p_ / m)
-        scale, xi_, v_xi_ = _nhc_half(ke2, xi_, v_xi_, q, kt, nf, h)
-        return p_ * scale, xi_, v_xi_
-
-    def baro_thermo_half(v_g_, xi_, v_):
-        # Nosé-Hoover chain on the barostat kinetic energy W tr(v_g v_g^T) / 2 (MTK 1994)
-        qb = _thermostat_masses(kt_m, 1.0, ens.tau_p * units.PS, ens.chain, dtype) * n_b
-        ke2 = w_mass * jnp.sum(v_g_ * v_g_)
-        scale, xi_, v_ = _nhc_half(ke2, xi_, v_, qb, kt, n_b, h)
-        return v_g_ * scale, xi_, v_
-
-    both = ens.thermostat and ens.barostat and ens.n_cell_dof > 0
-    n_b = float(max(ens.n_cell_dof, 1))
-    if both:
-        v_g, xi_b, v_xi_b = baro_thermo_half(v_g, xi_b, v_xi_b)
-    if ens.thermostat:
-        p, xi, v_xi = thermo_half(p, xi, v_xi)
-    if ens.barostat:
-        v_g = baro_kick(p, v_g, state.virial, cell)
-    p = particle_kick(p, state.forces, v_g)
-    if ens.barostat:
-        d = _expm(v_g * h)
-        x = x @ d.T
-        cell = cell @ d.T
-        x = x + dt * p / m
-        x = x @ d.T
-        cell = cell @ d.T
-    else:
-        x = x + dt * p / m
-    nl = update(state.nl, x, cell, spec)
-    e, f, w = _forces(energy_fn, x, cell, nl)
-    p = particle_kick(p, f, v_g)
-    if ens.barostat:
-        v_g = baro_kick(p, v_g, w, cell)
-    if ens.thermostat:
-        p, xi, v_xi = thermo_half(p, xi, v_xi)
-    if both:
-        v_g, xi_b, v_xi_b = baro_thermo_half(v_g, xi_b, v_xi_b)
-    return MDState(positions=x, momenta=p, masses=state.masses, cell=cell, energy=e, forces=f, virial=w,
-                   nl=nl, overflow=state.overflow | nl.overflow, xi=xi, v_xi=v_xi, v_g=v_g,
-                   xi_b=xi_b, v_xi_b=v_xi_b, step=state.step + 1)
+    mid = step_drift(state, ens, temperature, pressure)
+    nl = update(mid.nl, mid.positions, mid.cell, spec, mid.atom_mask)
+    return step_kick(energy_fn, mid._replace(nl=nl), ens, temperature, pressure)
 
 
 def kinetic_energy(state: MDState):
@@ -376,8 +443,15 @@ def kinetic_energy(state: MDState):
 
 
 def temperature_of(state: MDState):
-    """Kinetic temperature, K (N_f = 3N - 3)."""
-    return 2.0 * kinetic_energy(state) / (n_dof(state.positions.shape[0]) * units.KB)
+    """Kinetic temperature, K (N_f = 3N - 3 over real atoms, see :func:`state_n_dof`)."""
+    return 2.0 * kinetic_energy(state) / (state_n_dof(state) * units.KB)
+
+
+def real_mass(state: MDState):
+    """Total mass of the real atoms, amu (padding atoms excluded)."""
+    if state.atom_mask is None:
+        return jnp.sum(state.masses)
+    return jnp.sum(jnp.where(state.atom_mask, state.masses, 0.0))
 
 
 def pressure_tensor(state: MDState):
@@ -393,8 +467,7 @@ def conserved_energy(state: MDState, ens: Ensemble, temperature=0.0, pressure=0.
     for the barostat ``W tr(v_g v_g^T) / 2 + P V`` (hydrostatic ``pressure``, GPa).
     """
     dtype = state.positions.dtype
-    n = state.positions.shape[0]
-    nf = float(n_dof(n))
+    nf = state_n_dof(state)
     kt = jnp.asarray(temperature, dtype=dtype) * units.KB
     kt_m = jnp.maximum(kt, units.KB * 1e-3)
     h = kinetic_energy(state) + state.energy
@@ -425,7 +498,7 @@ def thermo(state: MDState, ens: Ensemble, temperature=0.0, pressure=0.0):
         "kinetic_energy": kinetic_energy(state),
         "conserved": conserved_energy(state, ens, temperature, pressure),
         "volume": vol,
-        "density": jnp.sum(state.masses) * units.AMU_PER_A3_TO_G_PER_CM3 / vol,
+        "density": real_mass(state) * units.AMU_PER_A3_TO_G_PER_CM3 / vol,
         "cell": state.cell,
     }
 

@@ -183,7 +183,8 @@ class ThermoLog:
 def save_checkpoint(path, state: MDState, spec: NeighborSpec, steps_done: int, frames: int = 0, rows: int = 0,
                     extra: Optional[Dict] = None) -> None:
     """Write the complete state atomically (``.npz``); ``frames``/``rows``: output written so far."""
-    arrays = {f"state.{k}": np.asarray(v) for k, v in state._asdict().items() if k != "nl"}
+    # optional fields (atom_mask) are stored only when set
+    arrays = {f"state.{k}": np.asarray(v) for k, v in state._asdict().items() if k != "nl" and v is not None}
     arrays.update({f"nl.{k}": np.asarray(v) for k, v in state.nl._asdict().items()})
     meta = {"spec": {"cutoff": spec.cutoff, "skin": spec.skin, "capacity": spec.capacity,
                      "images": list(spec.images), "block": spec.block},
@@ -203,7 +204,8 @@ def load_checkpoint(path):
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
             nl = NeighborList(**{k: jnp.asarray(z[f"nl.{k}"]) for k in NeighborList._fields})
-            fields = {k: jnp.asarray(z[f"state.{k}"]) for k in MDState._fields if k != "nl"}
+            fields = {k: jnp.asarray(z[f"state.{k}"]) for k in MDState._fields
+                      if k != "nl" and (k not in MDState._field_defaults or f"state.{k}" in z.files)}
     except (KeyError, ValueError, OSError) as exc:
         raise DataError(path, f"not a glassjax checkpoint ({exc})") from None
     sp = meta["spec"]
