@@ -85,7 +85,7 @@ def test_shipped_recipes_are_valid():
     assert len(recipes) >= 3
     for path in recipes:
         r = load_recipe(path)
-        for st in r["stage"]:
+        for st in r.get("stage", []):  # a [sweep] recipe has no stages
             if st["type"] == "md":
                 temps = stage_temperatures(st, float(st.get("dt", 0.001)))
                 assert len(temps) > 0 and temps.min() >= 0
@@ -94,3 +94,21 @@ def test_shipped_recipes_are_valid():
     # 3500 -> 1000 K at 10 K/ps, 200 ps hold, then 1000 -> 300 K at 10 or 2 K/ps (dt 1 fs)
     assert len(stage_temperatures(fast, 0.001)) == (250 + 200 + 70) * 1000
     assert len(stage_temperatures(slow, 0.001)) == (250 + 200 + 350) * 1000
+
+
+def test_replicas_are_independent_glasses_in_their_own_folders(tmp_path):
+    """replicas = 2: glass r is built with seed + r and runs the stages in <output>/glass_<r>/."""
+    from glassjax.md.builder import build_glass
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(RECIPE.split("[[stage]]\nname = \"hot\"")[0].replace("seed = 2", "seed = 2\nreplicas = 2"))
+    assert main(["simulate", str(recipe), "-q", "--set", "stage.relax.max_steps=5"]) == 0
+    finals = [ase.io.read(tmp_path / "out" / f"glass_{r}" / "1_relax" / "final.extxyz") for r in (0, 1)]
+    for r, final in enumerate(finals):
+        start = build_glass("LB70", n_atoms=40, seed=2 + r)
+        assert final.get_chemical_symbols() == start.get_chemical_symbols()
+        assert np.allclose(final.cell.array, start.cell.array)
+        moved = np.linalg.norm(final.positions - start.positions, axis=1)
+        assert 0 < moved.max() < 5 * 0.2 + 1e-9  # 5 FIRE steps of at most 0.2 Å
+    assert not np.allclose(finals[0].positions[:5], finals[1].positions[:5])
+    assert not (tmp_path / "out" / "1_relax").exists()

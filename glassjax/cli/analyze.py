@@ -9,6 +9,7 @@ from __future__ import annotations
 ANALYSIS_CLI_MODULES = (
     "glassjax.cli.analyze_network",  # coordination, rings, ring/unit tracking
     "glassjax.cli.analyze_structure",  # local strain, g(r), S(q), MSD/diffusion, Tg, force histograms
+    "glassjax.cli.analyze_deformation",  # stress-strain, 4B and 3-rings vs strain of deformation runs
 )
 
 
