@@ -190,6 +190,30 @@ def test_simple_shear_returns_c44(crystal, elastic):
     np.testing.assert_allclose(s[:, 1, 0], elastic["C44"], rtol=3e-3)
 
 
+def test_pure_shear_conserves_volume_and_returns_c11_minus_c12(crystal, elastic):
+    """Plane-strain pure shear in the xy plane (x stretched by 1 + e, y compressed by 1/(1 + e)):
+    the volume is exactly constant and, for a cubic crystal, (sigma_xx - sigma_yy)/2 = (C11 - C12) e
+    to first order in e (the second-order terms cancel between tension and compression)."""
+    plus, minus = _pair(crystal, D.Deformation("pure_shear"), I.nvt(DT, tau_t=0.1), axis=2)  # xy plane
+    e = plus["strain"]
+    np.testing.assert_allclose(e, RATE * DT * EVERY * np.arange(1, N_STEPS // EVERY + 1), rtol=1e-12)
+    ref = np.asarray(crystal[2].cell)
+    want = np.repeat(ref[None], len(e), axis=0)
+    want[:, :, 0] *= (1 + e)[:, None]
+    want[:, :, 1] /= (1 + e)[:, None]
+    np.testing.assert_allclose(plus["cell"], want, rtol=0, atol=1e-12)
+    vol0 = abs(np.linalg.det(ref))
+    np.testing.assert_allclose(plus["volume"], vol0, rtol=1e-12)
+    np.testing.assert_allclose(minus["volume"], vol0, rtol=1e-12)
+    tau = lambda r: (r["stress"][:, 0, 0] - r["stress"][:, 1, 1]) / 2  # noqa: E731
+    eps_y = lambda x: 1 / (1 + x) - 1  # noqa: E731  (engineering strain of the compressed axis)
+    # linear elasticity with the actual axis strains e and eps_y(e): tau = (C11 - C12)(e - eps_y) / 2
+    slope = (tau(plus) - tau(minus)) / ((e - eps_y(e)) / 2 - (-e - eps_y(-e)) / 2)
+    np.testing.assert_allclose(slope, elastic["C11"] - elastic["C12"], rtol=3e-3)
+    # the third axis carries C12 (eps_x + eps_y), which is second order: tiny against tau
+    assert np.max(np.abs(plus["stress"][:, 2, 2])) < 0.05 * np.max(np.abs(tau(plus)))
+
+
 def test_uniaxial_lateral_barostat_gives_youngs_modulus_and_poisson(crystal, elastic):
     # NPH lateral barostat (no thermostat) on a static lattice: the lateral faces follow the
     # Poisson contraction; barostat mass from the 1 K target, tau_p 0.2 ps

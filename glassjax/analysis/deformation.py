@@ -12,7 +12,8 @@ Per run (:func:`analyse_run`):
 
 * stress-strain: the engineering strain and the stress along the loading direction, GPa, ASE
   sign (negative = compressive): ``sigma_aa`` for uniaxial loading along a, the mean normal
-  stress ``-P = tr(sigma)/3`` for triaxial loading, ``sigma_ij`` for shear in the ij plane;
+  stress ``-P = tr(sigma)/3`` for triaxial loading, ``sigma_ij`` for shear in the ij plane,
+  ``(sigma_ii - sigma_jj)/2`` for pure shear;
 * per snapshot: the fraction of four-coordinated boron ``N4 = #4B / #B`` (B-O bond cutoff,
   default 2.0 Å, :func:`glassjax.analysis.coordination.coordination_trajectory`) and the
   number of T3O3 three-membered rings (:func:`glassjax.analysis.rings.three_rings_trajectory`,
@@ -154,6 +155,10 @@ def read_run(folder) -> Dict:
             if plane is None:
                 raise DataError(folder / "run.json", "shear run without a plane")
             return get(int(plane[0]), int(plane[1]))
+        if mode == "pure_shear":  # shear stress of the pure shear: (sigma_ii - sigma_jj) / 2
+            if plane is None:
+                raise DataError(folder / "run.json", "pure_shear run without a plane")
+            return (get(int(plane[0]), int(plane[0])) - get(int(plane[1]), int(plane[1]))) / 2.0
         raise DataError(folder / "run.json", f"unknown mode {mode!r}")
 
     stress = loading(lambda i, j: _stress_component(rec, i, j, csv_path))

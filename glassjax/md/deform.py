@@ -1,4 +1,4 @@
-"""Strain loops inside ``jax.jit``: uniaxial, triaxial and simple-shear deformation MD.
+"""Strain loops inside ``jax.jit``: uniaxial, triaxial, simple-shear and pure-shear deformation MD.
 
 The 2024 paper's deformation runs (uniaxial tension/compression at an engineering strain
 rate of +/-1e-3 per ps with stress-free lateral faces, and triaxial compression to
@@ -21,8 +21,11 @@ since the undeformed ``reference_cell`` (``state.step * dt``) and ``r = params.r
   of every point moves by ``gamma x_j`` with the engineering shear strain
   ``gamma(t) = r t``; ``params.axis`` picks the plane, 0 = yz (i=y, j=z), 1 = xz (i=x, j=z),
   2 = xy (i=x, j=y) (Voigt components 4, 5, 6).  For an ASE/LAMMPS lower-triangular cell
-  this grows the tilt factor (``xy`` by ``gamma ly``).  NVT.  (Pure shear, a stretch along
-  one axis with a volume-conserving compression along another, is not implemented.)
+  this grows the tilt factor (``xy`` by ``gamma ly``).  NVT.
+* ``"pure_shear"``: plane-strain pure shear, volume conserving: in the plane (i, j) picked by
+  ``params.axis`` as for ``"shear"``, axis i is stretched, ``L_i(t) = L_i0 (1 + r t)``, axis j
+  is compressed, ``L_j(t) = L_j0 / (1 + r t)``, the third axis is held.  The recorded
+  ``strain`` is the engineering strain of axis i, ``r t``.  NVT.
 
 Equations of motion (column vectors; ``G = v_b + L`` the total velocity gradient, ``v_b``
 the lateral barostat strain rate kept in ``state.v_g``, ``L`` the prescribed one)::
@@ -89,7 +92,7 @@ from glassjax.md.integrators import Ensemble, MDState
 from glassjax.neighbors import NeighborSpec, update
 from glassjax.potential import energy_forces_virial
 
-MODES = ("uniaxial", "triaxial", "shear")
+MODES = ("uniaxial", "triaxial", "shear", "pure_shear")
 LATERAL = ("barostat", "fixed")
 #: (i, j) of the simple-shear plane for params.axis = 0, 1, 2: x_i += gamma x_j.
 SHEAR_PLANES = ((1, 2), (0, 2), (0, 1))
@@ -103,7 +106,7 @@ class Deformation:
     """Static description of a strain loop (hashable: a jit static argument).
 
     Attributes:
-        mode: ``"uniaxial"``, ``"triaxial"`` or ``"shear"`` (see the module docstring).
+        mode: ``"uniaxial"``, ``"triaxial"``, ``"shear"`` or ``"pure_shear"`` (see the module docstring).
         lateral: uniaxial only: ``"barostat"`` (the lateral axes under the MTK barostat at
             ``params.lateral_pressure``; needs ``ens.tau_p``) or ``"fixed"`` (lateral
             lengths held: uniaxial strain).  Ignored by the other modes (their cell is fully
@@ -202,7 +205,7 @@ def check_params(deformation: Deformation, params: DeformParams, ens: Optional[E
         if rate is not None and np.any(np.sign(ts) != np.sign(rate)):
             raise ConfigError(f"target_strain {ts.tolist()} has the opposite sign to params.rate {rate.tolist()} "
                               "(negative rate = compression: give a negative target strain)")
-        if deformation.mode != "shear" and np.any(ts <= -1):
+        if deformation.mode in ("uniaxial", "triaxial", "pure_shear") and np.any(ts <= -1):
             raise ConfigError(f"target_strain must be > -1 (an engineering strain of -1 collapses the cell), "
                               f"got {ts.tolist()}")
 
@@ -214,6 +217,13 @@ def _direction(deformation: Deformation, axis, dtype):
     if deformation.mode == "triaxial":
         return jnp.ones((3,), dtype)
     return (jnp.arange(3) == axis).astype(dtype)
+
+
+def _pure_shear_signs(axis, dtype):
+    """(3,) +1 on the stretched axis i, -1 on the compressed axis j of the plane ``axis``."""
+    ij = jnp.asarray(SHEAR_PLANES, dtype=jnp.int32)[axis]
+    k = jnp.arange(3)
+    return (k == ij[0]).astype(dtype) - (k == ij[1]).astype(dtype)
 
 
 def _shear_unit(axis, dtype):
@@ -237,6 +247,8 @@ def deformation_gradient(deformation: Deformation, params: DeformParams, time_ps
     e = prescribed_strain(params, time_ps)
     if deformation.mode == "shear":
         return jnp.eye(3, dtype=dtype) + e * _shear_unit(params.axis, dtype)
+    if deformation.mode == "pure_shear":  # diag: 1 + e on i, 1 / (1 + e) on j, 1 on k
+        return jnp.diag((1.0 + e) ** _pure_shear_signs(params.axis, dtype))
     return jnp.eye(3, dtype=dtype) + jnp.diag(e * _direction(deformation, params.axis, dtype))
 
 
@@ -263,6 +275,8 @@ def scalar_strain(eps, deformation: Deformation, axis):
         return jnp.sum(jnp.diagonal(eps) * (jnp.arange(3) == axis))
     if deformation.mode == "triaxial":
         return jnp.trace(eps) / 3.0
+    if deformation.mode == "pure_shear":
+        return jnp.sum(jnp.diagonal(eps) * (_pure_shear_signs(axis, eps.dtype) > 0))
     return 2.0 * jnp.sum(eps * _shear_unit(axis, eps.dtype))
 
 
@@ -313,6 +327,8 @@ def _velocity_gradient(deformation: Deformation, params: DeformParams, step, ens
         return rate / units.PS * _shear_unit(params.axis, dtype)
     t0 = step.astype(dtype) * dt
     true_rate = jnp.log1p(rate * dt / (1.0 + rate * t0)) / (dt * units.PS)
+    if deformation.mode == "pure_shear":
+        return jnp.diag(true_rate * _pure_shear_signs(params.axis, dtype))
     return jnp.diag(true_rate * _direction(deformation, params.axis, dtype))
 
 
@@ -351,11 +367,15 @@ def _snap(x, cell, reference_cell, deformation: Deformation, params: DeformParam
         target = prescribed_cell(reference_cell, deformation, params, t1)
         corr = jnp.linalg.solve(cell, target)  # cell @ corr = target
         return x @ corr, target
-    d = _direction(deformation, params.axis, cell.dtype)
     e1 = prescribed_strain(params, t1)
     norm_ref = jnp.linalg.norm(reference_cell, axis=0)  # column lengths
     norm_now = jnp.linalg.norm(cell, axis=0)
-    s = 1.0 + d * ((1.0 + e1) * norm_ref / norm_now - 1.0)
+    if deformation.mode == "pure_shear":
+        sg = _pure_shear_signs(params.axis, cell.dtype)
+        s = 1.0 + jnp.abs(sg) * ((1.0 + e1) ** sg * norm_ref / norm_now - 1.0)
+    else:
+        d = _direction(deformation, params.axis, cell.dtype)
+        s = 1.0 + d * ((1.0 + e1) * norm_ref / norm_now - 1.0)
     return x * s[None, :], cell * s[None, :]
 
 

@@ -51,8 +51,8 @@ Layout (times ps, temperatures K, pressures GPa, lengths Å, strain rates 1/ps; 
     max_steps = 5000
 
     [deformation]                  # optional: strain runs from every replica's final structure
-    mode = "uniaxial"              # "uniaxial", "triaxial" or "shear"
-    directions = ["x", "y", "z"]   # uniaxial: axes; shear: planes "xy", "xz", "yz"; triaxial: ignored
+    mode = "uniaxial"              # "uniaxial", "triaxial", "shear" (simple) or "pure_shear"
+    directions = ["x", "y", "z"]   # uniaxial: axes; (pure_)shear: planes "xy", "xz", "yz"; triaxial: ignored
     rates = [1e-3, -1e-3]          # engineering strain rates, 1/ps (+ tension, - compression)
     max_strain = 0.3               # |strain| reached by every run
     lateral = "barostat"           # uniaxial: "barostat" (stress-free lateral faces) or "fixed"
@@ -334,12 +334,12 @@ def _check_deformation(recipe, base: Path, where: str) -> None:
     w = f"{where} [deformation]"
     _check_keys(d, DEFORM_KEYS, w)
     mode = d.setdefault("mode", "uniaxial")
-    if mode not in ("uniaxial", "triaxial", "shear"):
-        raise ConfigError(f"{w}: mode must be uniaxial, triaxial or shear, got {mode!r}")
+    if mode not in ("uniaxial", "triaxial", "shear", "pure_shear"):
+        raise ConfigError(f"{w}: mode must be uniaxial, triaxial, shear or pure_shear, got {mode!r}")
     if mode == "uniaxial":
         dirs = d.setdefault("directions", ["x", "y", "z"])
         allowed = AXES
-    elif mode == "shear":
+    elif mode in ("shear", "pure_shear"):
         dirs = d.setdefault("directions", ["xy", "xz", "yz"])
         allowed = PLANES
     else:
@@ -712,14 +712,14 @@ def deformation_runs(recipe: Dict[str, Any]) -> List[Dict[str, Any]]:
         for direction in d["directions"]:
             for rate in d["rates"]:
                 kind = "tension" if rate > 0 else "compression"
-                if d["mode"] == "shear":
-                    kind = "shear" if rate > 0 else "shear_neg"
+                if d["mode"] in ("shear", "pure_shear"):
+                    kind = f"{d['mode']}" if rate > 0 else f"{d['mode']}_neg"
                 run = {"name": f"glass{r}_{direction}_{kind}", "replica": r, "mode": d["mode"],
                        "direction": direction, "rate": float(rate),
                        "target_strain": float(np.sign(rate) * d["max_strain"]), "axis": None, "plane": None}
                 if d["mode"] == "uniaxial":
                     run["axis"] = AXES[direction]
-                elif d["mode"] == "shear":
+                elif d["mode"] in ("shear", "pure_shear"):
                     from glassjax.md.deform import SHEAR_PLANES
 
                     run["plane"] = list(PLANES[direction])

@@ -111,8 +111,8 @@ def crystal(name: str):
     from ase.spacegroup import crystal as sg_crystal
     if name == "Li2O":  # antifluorite, a = 4.61 Å
         return bulk("OLi2", "fluorite", a=4.61, cubic=True).repeat((2, 2, 2))
-    if name == "quartz":  # alpha-quartz, P3_221
-        q = sg_crystal(["Si", "O"], basis=[(0.4697, 0.0, 0.0), (0.4135, 0.2669, 0.1191)], spacegroup=154,
+    if name == "quartz":  # alpha-quartz, P3_221 (z shifted by 2/3 to ASE's origin of group 154)
+        q = sg_crystal(["Si", "O"], basis=[(0.4697, 0.0, 2 / 3), (0.4135, 0.2669, 0.1191 + 2 / 3)], spacegroup=154,
                        cellpar=[4.916, 4.916, 5.405, 90, 90, 120])
         return q.repeat((3, 3, 2))
     raise ValueError(name)

@@ -47,8 +47,9 @@ def crystal(name):
     from ase.spacegroup import crystal as sg_crystal
     if name == "Li2O":  # antifluorite, a = 4.61 Å
         return bulk("OLi2", "fluorite", a=4.61, cubic=True).repeat((2, 2, 2))
-    # alpha-quartz (P3_221), literature lattice and Wyckoff positions
-    q = sg_crystal(["Si", "O"], basis=[(0.4697, 0.0, 0.0), (0.4135, 0.2669, 0.1191)], spacegroup=154,
+    # alpha-quartz (P3_221), literature lattice and positions, z shifted by 2/3 to ASE's origin
+    # of space group 154 (3 Si + 6 O, Si-O 1.605 Å)
+    q = sg_crystal(["Si", "O"], basis=[(0.4697, 0.0, 2 / 3), (0.4135, 0.2669, 0.1191 + 2 / 3)], spacegroup=154,
                    cellpar=[4.916, 4.916, 5.405, 90, 90, 120])
     return q.repeat((2, 2, 2))
 

@@ -1,0 +1,150 @@
+"""Package a trained ensemble as glassjax's default potential and report its held-out errors.
+
+    python train/teacher/package_default.py train/runs/default_potential \\
+        --heldout default_potential.heldout.h5 --train-data default_potential.h5
+
+Writes (atomically) ``glassjax/potentials/default/member_{k}.dp`` and ``info.json`` (teacher,
+data, training settings, held-out errors per system group: melt, glass, strained, ...,
+energy/atom in eV, forces in eV/Å, virial/atom in eV), prints the error table, and writes
+a small sample of held-out frames with the teacher's labels to
+``tests/data/default_potential/heldout.extxyz`` for the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _group(name: str) -> str:
+    """System group of a dataset system name ``<composition>_<segment kind>``."""
+    kind = name.rsplit("_", 1)[-1]
+    comp = name.rsplit("_", 1)[0]
+    family = "LBS" if comp.startswith("LBS") else ("crystal" if kind.startswith("crystal") else "LB")
+    if kind in ("melt", "hot"):
+        phase = "melt"
+    elif kind in ("quench", "glass", "warm"):
+        phase = "glass"
+    elif kind.startswith("strain"):
+        phase = "strained glass"
+    else:
+        phase = kind
+    return f"{family} {phase}"
+
+
+def heldout_errors(model_paths, heldout_h5):
+    from glassjax.data.dataset import Dataset
+    from glassjax.model import load_model
+    from glassjax.train.evaluate import predict_frames
+
+    model, v = load_model(model_paths[0])
+    ds = Dataset(heldout_h5)
+    acc = {}
+    for name in ds.systems:
+        fr = ds.frames(name)
+        pred = predict_frames(model, v, fr)
+        de = (pred["energy"] - fr.energy) / fr.natoms
+        df = (pred["forces"] - fr.forces).ravel()
+        dv = ((pred["virial"] - fr.virial) / fr.natoms).ravel()
+        for key in (_group(name), "LBS melts and glasses" if name.startswith("LBS") else None, "all"):
+            if key is None:
+                continue
+            a = acc.setdefault(key, {"de": [], "df": [], "dv": [], "frames": 0})
+            a["de"].append(de), a["df"].append(df), a["dv"].append(dv)
+            a["frames"] += fr.nframes
+    out = {}
+    for key, a in sorted(acc.items()):
+        de, df, dv = (np.concatenate(a[k]) for k in ("de", "df", "dv"))
+        out[key] = {"frames": a["frames"], "energy_rmse_per_atom": float(np.sqrt(np.mean(de ** 2))),
+                    "force_rmse": float(np.sqrt(np.mean(df ** 2))), "force_mae": float(np.mean(np.abs(df))),
+                    "virial_rmse_per_atom": float(np.sqrt(np.mean(dv ** 2)))}
+    return out
+
+
+def write_test_sample(heldout_h5, dest: Path, per_system: int = 1, seed: int = 0):
+    """A few held-out frames (one per system) with the teacher's labels, as extxyz."""
+    import ase.io
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from glassjax.atomic_write import atomic_path
+    from glassjax.data.dataset import Dataset
+    rng = np.random.default_rng(seed)
+    ds = Dataset(heldout_h5)
+    frames = []
+    for name in ds.systems:
+        fr = ds.frames(name)
+        for i in rng.choice(fr.nframes, min(per_system, fr.nframes), replace=False):
+            a = Atoms(list(fr.species), positions=fr.positions[i], cell=fr.cells[i], pbc=True)
+            vol = abs(np.linalg.det(fr.cells[i]))
+            stress = -fr.virial[i] / vol
+            a.calc = SinglePointCalculator(a, energy=float(fr.energy[i]), forces=fr.forces[i],
+                                           stress=stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]])
+            a.info["system"] = name
+            frames.append(a)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dest, suffix=".extxyz") as tmp:
+        ase.io.write(tmp, frames, format="extxyz")
+    return len(frames)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--heldout", type=Path, required=True)
+    ap.add_argument("--train-data", type=Path, required=True)
+    ap.add_argument("--config", type=Path, default=ROOT / "train" / "default_potential.toml")
+    ap.add_argument("--dest", type=Path, default=ROOT / "glassjax" / "potentials" / "default")
+    ap.add_argument("--sample", type=Path, default=ROOT / "tests" / "data" / "default_potential" / "heldout.extxyz")
+    a = ap.parse_args(argv)
+    from glassjax.atomic_write import atomic_path
+    from glassjax.data.dataset import Dataset
+    from glassjax.precision import enable_x64
+    enable_x64()
+    members = sorted(a.run_dir.glob("member_*/model.dp"), key=lambda p: int(p.parent.name.split("_")[1]))
+    if not members:
+        raise SystemExit(f"{a.run_dir}: no member_*/model.dp found (train with ensemble >= 2 first)")
+    a.dest.mkdir(parents=True, exist_ok=True)
+    for k, p in enumerate(members):
+        shutil.copyfile(p, a.dest / f"member_{k}.tmp")
+        (a.dest / f"member_{k}.tmp").replace(a.dest / f"member_{k}.dp")
+    errs = heldout_errors([a.dest / "member_0.dp"], a.heldout)
+    tr = Dataset(a.train_data)
+    n_train = tr.nframes
+    info = {
+        "name": "glassjax default Li-B-Si-O potential",
+        "teacher": "SevenNet-0 (11Jul2024), sevenn 0.13.0, PBE/PBE+U trained (MPtrj)",
+        "not_the_papers_potential": True,
+        "ensemble": len(members),
+        "md_member": 0,
+        "training_config": (a.config.read_text() if a.config.exists() else ""),
+        "training_frames": n_train,
+        "training_systems": len(tr),
+        "heldout_data": "an independent seed of Li2O-2B2O3, LB80, LBS-10-50-40, LBS-20-40-40 (melt, glass, strained)",
+        "heldout_errors": errs,
+        "units": {"energy": "eV/atom", "force": "eV/Å", "virial": "eV/atom"},
+        "made": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    }
+    with atomic_path(a.dest / "info.json") as tmp:
+        Path(tmp).write_text(json.dumps(info, indent=1, ensure_ascii=False))
+    n = write_test_sample(a.heldout, a.sample)
+    print(f"{'group':28s} {'frames':>6s} {'E rmse meV/at':>14s} {'F rmse eV/Å':>12s} {'F mae':>8s} {'W rmse meV/at':>14s}")
+    for k, e in errs.items():
+        print(f"{k:28s} {e['frames']:6d} {1e3 * e['energy_rmse_per_atom']:14.2f} {e['force_rmse']:12.3f} "
+              f"{e['force_mae']:8.3f} {1e3 * e['virial_rmse_per_atom']:14.2f}")
+    print(f"wrote {len(members)} members and info.json to {a.dest}; {n} test frames to {a.sample}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
