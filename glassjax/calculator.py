@@ -2,6 +2,7 @@
 
     from glassjax.calculator import GlassJaxCalculator
     atoms.calc = GlassJaxCalculator("model.dp")        # or a checkpoint, or (model, variables)
+    atoms.calc = GlassJaxCalculator()                  # the shipped default potential (glassjax.pretrained)
     atoms.get_potential_energy(); atoms.get_forces(); atoms.get_stress()
 
 ASE conventions: energy in eV, forces eV/Å, stress in eV/Å^3 with ASE's sign (``stress =
@@ -31,10 +32,17 @@ class GlassJaxCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, model, variables=None, dtype=None, skin: float = 1.0, **kwargs):
+    def __init__(self, model=None, variables=None, dtype=None, skin: float = 1.0, **kwargs):
+        """``model``: a ``.dp`` file, a glassjax checkpoint, ``(DeepPot, variables)``, a DeepPot
+        with ``variables``, or ``None`` / ``"default"`` for the shipped default potential
+        (:func:`glassjax.pretrained.default_model_path`, member 0 of its ensemble)."""
         super().__init__(**kwargs)
         from glassjax.model import DeepPot, cast_variables, load_model
 
+        if model is None or (isinstance(model, str) and model == "default"):
+            from glassjax.pretrained import resolve_model
+
+            model = resolve_model(model)
         if isinstance(model, tuple):
             model, variables = model
         if isinstance(model, DeepPot):

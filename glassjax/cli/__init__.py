@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = (
     "glassjax.cli.train",
     "glassjax.cli.simulate",
     "glassjax.cli.analyze",
+    "glassjax.cli.demo",
 )
 
 

@@ -1,9 +1,11 @@
 """``glassjax model``: inspect and convert DeepPot-SE models.
 
-    glassjax model info MODEL [--structure FILE]   hyper-parameters, parameter count, biases;
+    glassjax model info [MODEL] [--structure FILE] hyper-parameters, parameter count, biases;
                                                    with a structure: neighbour counts vs sel
     glassjax model convert IN OUT                  .dp <-> glassjax checkpoint (.h5), by suffix
-    glassjax --x64 model eval MODEL STRUCTURE      energy (eV), max force (eV/Å), stress (GPa)
+    glassjax --x64 model eval [MODEL] STRUCTURE    energy (eV), max force (eV/Å), stress (GPa)
+
+MODEL left out, or the word ``default``: the shipped default potential (glassjax.pretrained).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="model_command", metavar="ACTION")
 
     p = sub.add_parser("info", help="print a model's hyper-parameters and statistics")
-    p.add_argument("model", help="DeePMD-kit .dp file or glassjax checkpoint")
+    p.add_argument("model", nargs="?", default="default",
+                   help="DeePMD-kit .dp file or glassjax checkpoint (default: the shipped default potential)")
     p.add_argument("--structure", help="a structure file readable by ASE: report neighbour counts against sel")
     p.set_defaults(func=_info)
 
@@ -27,11 +30,19 @@ def register(subparsers) -> None:
     p.set_defaults(func=_convert)
 
     p = sub.add_parser("eval", help="energy, forces and stress of a structure (ASE-readable file)")
-    p.add_argument("model")
+    p.add_argument("model", nargs="?", default="default",
+                   help="DeePMD-kit .dp file or glassjax checkpoint (default: the shipped default potential)")
     p.add_argument("structure")
     p.add_argument("--index", default="-1", help="frame of a multi-frame file (ASE index syntax, default last)")
     p.set_defaults(func=_eval)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def _resolve(model):
+    """A model argument: ``default`` (or nothing) -> the default potential's file."""
+    from glassjax.pretrained import resolve_model
+
+    return resolve_model(model)
 
 
 def _read_structure(path, index="-1"):
@@ -50,10 +61,10 @@ def _info(args):
 
     from glassjax.model import load_model
 
-    model, v = load_model(args.model)
+    model, v = load_model(_resolve(args.model))
     dc, fc = model.config.descriptor, model.config.fitting
     consts = {k: np.asarray(x) for k, x in v["constants"].items()}
-    print(f"model: {args.model}")
+    print(f"model: {_resolve(args.model)}")
     print(f"  descriptor: se_e2_a, type_map {list(dc.type_map)}, rcut {dc.rcut} Å, rcut_smth {dc.rcut_smth} Å, "
           f"switch {dc.switch}")
     print(f"  sel {list(dc.sel)} (sum {dc.nnei}), embedding {list(dc.neuron)}, axis_neuron {dc.axis_neuron}, "
@@ -101,7 +112,7 @@ def _eval(args):
     from glassjax.units import EV_PER_A3_TO_GPA
 
     atoms = _read_structure(args.structure, args.index)
-    atoms.calc = GlassJaxCalculator(args.model)
+    atoms.calc = GlassJaxCalculator(_resolve(args.model))
     e = atoms.get_potential_energy()
     f = atoms.get_forces()
     print(f"energy {e:.10f} eV ({e / len(atoms):.10f} eV/atom), max |F| {np.max(np.linalg.norm(f, axis=1)):.6f} eV/Å")

@@ -1,4 +1,8 @@
-"""``glassjax train CONFIG.toml`` and ``glassjax test MODEL DATA.h5``."""
+"""``glassjax train CONFIG.toml``, ``glassjax test [MODEL] DATA.h5`` and ``glassjax model-devi DATA [MODELS...]``.
+
+A left-out MODEL (or the word ``default``) is the shipped default potential; left-out MODELS
+(or ``default``) its ensemble (:mod:`glassjax.pretrained`).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ def register(subparsers) -> None:
         "test", help="errors of a model on a dataset: per-system table, CSV and parity plots",
         description="Per-system energy/force/virial errors (MAE, RMSE, max) of a model on a "
                     "glassjax HDF5 dataset, like the papers' Table S1, plus parity plots (PNG).")
-    t.add_argument("model", help="a DeePMD-kit .dp file or a glassjax model checkpoint")
+    t.add_argument("model", nargs="?", default="default",
+                   help="a DeePMD-kit .dp file or a glassjax model checkpoint (default: the shipped default potential)")
     t.add_argument("data", help="glassjax HDF5 dataset (from 'glassjax data convert')")
     t.add_argument("--split", choices=("train", "val", "all"), default="all", help="which frames (default: all)")
     t.add_argument("-o", "--output", default=None,
@@ -53,8 +58,10 @@ def _train(args) -> int:
 def _test(args) -> int:
     from glassjax.data.dataset import Dataset
     from glassjax.model import load_model
+    from glassjax.pretrained import resolve_model
     from glassjax.train.evaluate import format_table, parity_plot, predict_frames, system_errors, write_csv
 
+    args.model = str(resolve_model(args.model))
     model, variables = load_model(args.model)
     ds = Dataset(args.data)
     split = None if args.split == "all" else args.split
@@ -82,7 +89,9 @@ def register_devi(subparsers) -> None:
                     "dataset or any trajectory ASE reads; writes model_devi_<system>.out and a "
                     "cumulative-distribution plot.")
     d.add_argument("data", help="glassjax HDF5 dataset or a trajectory/structure file (extxyz, ...)")
-    d.add_argument("models", nargs="+", help="two or more .dp files or glassjax checkpoints")
+    d.add_argument("models", nargs="*", default=[],
+                   help="two or more .dp files or glassjax checkpoints (none, or 'default': the default "
+                        "potential's ensemble)")
     d.add_argument("-o", "--output", default="model_devi", help="output folder (default: model_devi)")
     d.set_defaults(func=_devi)
 
@@ -93,6 +102,10 @@ def _devi(args) -> int:
     from glassjax.train.deviation import devi_for_systems, format_model_devi, plot_cdf
     from glassjax.atomic_write import write_text_atomic
 
+    if not args.models or args.models == ["default"]:
+        from glassjax.pretrained import default_ensemble_paths
+
+        args.models = [str(p) for p in default_ensemble_paths()]
     if len(args.models) < 2:
         raise ConfigError("model-devi needs at least two models")
     models = [load_model(m) for m in args.models]
