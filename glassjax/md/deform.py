@@ -635,7 +635,7 @@ def read_deformation_log(path) -> Dict[str, np.ndarray]:
     return out
 
 
-def _h5_extra(writer, name: str, shape, step, time_ps, value, unit=None) -> None:
+def h5_append_observable(writer, name: str, shape, step, time_ps, value, unit=None) -> None:
     """Append to /observables/<name> of an H5MD writer (created on first use)."""
     from glassjax.md import trajectory as T
 
@@ -646,7 +646,9 @@ def _h5_extra(writer, name: str, shape, step, time_ps, value, unit=None) -> None
     writer._file.flush()
 
 
-def _h5_truncate_extra(writer, n_frames: int) -> None:
+def h5_truncate_observables(writer, n_frames: int) -> None:
+    """Cut every /observables/<name> of an H5MD writer back to its first ``n_frames`` frames
+    (on resume, so appended observables stay aligned with the position frames)."""
     from glassjax.md.trajectory import OBSERVABLES
 
     obs = writer._file["observables"]
@@ -761,7 +763,7 @@ def run_deformation(energy_fn: Callable, state: MDState, spec: NeighborSpec, ens
         done = int(meta["steps_done"])
         extra_cols = list(old.get("csv_observables", []))
         traj = H5MDWriter(out_dir / "trajectory.h5", symbols, np.asarray(state.masses), truncate_to=meta["frames"])
-        _h5_truncate_extra(traj, meta["frames"])
+        h5_truncate_observables(traj, meta["frames"])
         log = DeformLog(out_dir / "deform.csv", extra_cols, truncate_to=meta["rows"])
     else:
         state = start(state)
@@ -774,11 +776,11 @@ def run_deformation(energy_fn: Callable, state: MDState, spec: NeighborSpec, ens
         one["positions"] = np.asarray(st.positions)[None]
         one["velocities"] = (np.asarray(st.momenta) / np.asarray(st.masses)[:, None] * units.PS)[None]
         traj.append(step_i, t_i, one)
-        _h5_extra(traj, "strain", (), step_i, t_i, one["strain"])
-        _h5_extra(traj, "strain_tensor", (3, 3), step_i, t_i, one["strain_tensor"])
+        h5_append_observable(traj, "strain", (), step_i, t_i, one["strain"])
+        h5_append_observable(traj, "strain_tensor", (3, 3), step_i, t_i, one["strain_tensor"])
         for k in rec:
             if k not in RECORD_KEYS and k not in ("step", "time_ps"):
-                _h5_extra(traj, k, np.shape(one[k])[1:], step_i, t_i, np.asarray(one[k], dtype=np.float64))
+                h5_append_observable(traj, k, np.shape(one[k])[1:], step_i, t_i, np.asarray(one[k], dtype=np.float64))
 
     if out_dir is not None and traj is None:
         rec0 = jax.tree_util.tree_map(lambda a: np.asarray(a)[None],

@@ -888,7 +888,7 @@ def _deform_batch(members: Sequence, ens, deformation, d: Mapping[str, Any], out
         trajs = [H5MDWriter(f / "trajectory.h5", symbols, np.asarray(state.masses[0]), truncate_to=meta["frames"])
                  for f in folders]
         for t in trajs:
-            D._h5_truncate_extra(t, meta["frames"])
+            D.h5_truncate_observables(t, meta["frames"])
         logs = [D.DeformLog(f / "deform.csv", truncate_to=meta["rows"]) for f in folders]
     else:
         state, spec = B.make_batch([D.start(m[5]) for m in members], cutoff, skin, capacity_factor=1.5,
@@ -954,8 +954,8 @@ def _write_frames(trajs, state, rec, k: int, dt: float) -> None:
         t_i = step_i * float(dt)
         one["positions"], one["velocities"] = pos[i][None], vel[i][None]
         traj.append(step_i, t_i, one)
-        D._h5_extra(traj, "strain", (), step_i, t_i, one["strain"])
-        D._h5_extra(traj, "strain_tensor", (3, 3), step_i, t_i, one["strain_tensor"])
+        D.h5_append_observable(traj, "strain", (), step_i, t_i, one["strain"])
+        D.h5_append_observable(traj, "strain_tensor", (3, 3), step_i, t_i, one["strain_tensor"])
 
 
 def run_sweep(recipe: Dict[str, Any], progress: bool = True, log: Callable[[str], None] = print) -> Path:
