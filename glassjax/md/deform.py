@@ -715,7 +715,7 @@ def run_deformation(energy_fn: Callable, state: MDState, spec: NeighborSpec, ens
     """
     from tqdm.auto import tqdm
 
-    from glassjax.md.runner import check_state, reallocate
+    from glassjax.md.runner import check_state, redo_on_overflow
     from glassjax.md.trajectory import H5MDWriter, load_checkpoint, save_checkpoint
 
     check_params(deformation, params, ens, target_strain)
@@ -802,17 +802,10 @@ def run_deformation(energy_fn: Callable, state: MDState, spec: NeighborSpec, ens
         while done < total_steps:
             size = min(chunk_steps, total_steps - done)
             start_state = state
-            for attempt in range(max_reallocations + 1):
-                new_state, rec = deform_chunk(energy_fn, state, spec, ens, deformation, params, ref_j, size,
-                                              record_steps, observables)
-                if not bool(new_state.overflow):
-                    break
-                state, spec = reallocate(state, spec, capacity_factor=1.5 ** (attempt + 1),
-                                         image_margin=1.0 * (attempt + 1),
-                                         min_capacity=int(1.3 * int(new_state.nl.max_count)))
-            else:
-                raise SimulationError(f"neighbour list kept overflowing at step {done} after {max_reallocations} "
-                                      "reallocations")
+            new_state, rec, state, spec = redo_on_overflow(
+                lambda st, sp: deform_chunk(energy_fn, st, sp, ens, deformation, params, ref_j, size,
+                                            record_steps, observables),
+                state, spec, done, max_reallocations)
             try:
                 check_state(new_state, done + size, min_distance, max_force)
             except SimulationError as exc:

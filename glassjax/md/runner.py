@@ -47,6 +47,24 @@ def reallocate(state: MDState, spec: NeighborSpec, capacity_factor: float = 1.5,
     return state._replace(nl=nl, overflow=jnp.asarray(False)), new_spec
 
 
+def redo_on_overflow(chunk: Callable, state: MDState, spec: NeighborSpec, step: int, max_reallocations: int):
+    """Run ``chunk(state, spec) -> (new_state, out)``; while the neighbour list overflowed,
+    redo it from the same start with a larger list (room for the neighbour count the failed
+    chunk reached, growing margins on repeated overflow).
+
+    Returns ``(new_state, out, state, spec)``: the chunk's result and the (possibly
+    reallocated) starting state and spec.  Raises :class:`SimulationError` naming ``step``
+    after ``max_reallocations`` failed reallocations.
+    """
+    for attempt in range(max_reallocations + 1):
+        new_state, out = chunk(state, spec)
+        if not bool(new_state.overflow):
+            return new_state, out, state, spec
+        state, spec = reallocate(state, spec, capacity_factor=1.5 ** (attempt + 1), image_margin=1.0 * (attempt + 1),
+                                 min_capacity=int(1.3 * int(new_state.nl.max_count)))
+    raise SimulationError(f"neighbour list kept overflowing at step {step} after {max_reallocations} reallocations")
+
+
 def _min_pair_distance(state: MDState) -> float:
     rij, mask = neighbors.pair_vectors(state.positions, state.cell, state.nl)
     r = jnp.sqrt(jnp.sum(rij * rij, axis=-1))
@@ -126,18 +144,9 @@ def simulate(energy_fn: Callable, state: MDState, spec: NeighborSpec, ens: Ensem
             rec_every = every
         t = jnp.asarray(temperatures[done:done + size])
         p = jnp.asarray(pressures[done:done + size])
-        for attempt in range(max_reallocations + 1):
-            new_state, th = run_chunk(energy_fn, state, spec, ens, t, p, every=rec_every, frames=frames)
-            if not bool(new_state.overflow):
-                break
-            # redo the chunk from its start with a larger list: room for the neighbour count
-            # the failed chunk reached, growing margins on repeated overflow
-            state, spec = reallocate(state, spec, capacity_factor=1.5 ** (attempt + 1),
-                                     image_margin=1.0 * (attempt + 1),
-                                     min_capacity=int(1.3 * int(new_state.nl.max_count)))
-        else:
-            raise SimulationError(f"neighbour list kept overflowing at step {done} after {max_reallocations} "
-                                  "reallocations")
+        new_state, th, state, spec = redo_on_overflow(
+            lambda st, sp: run_chunk(energy_fn, st, sp, ens, t, p, every=rec_every, frames=frames),
+            state, spec, done, max_reallocations)
         try:
             check_state(new_state, done + size, min_distance, max_force)
         except SimulationError as exc:
