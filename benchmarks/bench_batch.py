@@ -45,14 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
-def _cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from benchmarks._machine import cpu_name  # noqa: E402
 
 
 def _block(tree):
@@ -187,7 +180,7 @@ def main(argv=None):
     out = {
         "benchmark": "bench_batch",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": _cpu_name(), "platform": dev.platform, "device": getattr(dev, "device_kind", ""),
+        "machine": {"cpu": cpu_name(), "platform": dev.platform, "device": getattr(dev, "device_kind", ""),
                     "devices": len(jax.devices()), "jax": jax.__version__, "python": platform.python_version()},
         "settings": vars(args),
         "rows": rows,

@@ -53,14 +53,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
-def _cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from benchmarks._machine import cpu_name  # noqa: E402
 
 
 def jitted_md(model, variables, atoms, dt_ps, chunk, steps):
@@ -210,7 +203,7 @@ def main(argv=None):
     info = {
         "what": "NVE velocity-Verlet MD, dt 1 fs, start 300 K, paper-size se_e2_a (random weights)",
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-        "machine": {"cpu": _cpu_name(), "logical_cpus": os.cpu_count(), "platform": platform.platform(),
+        "machine": {"cpu": cpu_name(), "logical_cpus": os.cpu_count(), "platform": platform.platform(),
                     "jax_backend": jax.devices()[0].platform},
         "load_average_1min_start_end": [load_start, os.getloadavg()[0]],
         "versions": {"jax": jax.__version__, "ase": ase.__version__, "python": platform.python_version(),
