@@ -50,36 +50,81 @@ def _iter_configurations(frames, type_map, max_frames_per_system: Optional[int])
             yield np.asarray(positions[f]), np.asarray(cells[f]), types
 
 
+def periodic_pairs(positions, cell, rcut: float):
+    """All pairs within ``rcut`` under full periodic boundaries, with numpy (ASE's neighbour list).
+
+    Args: positions (N, 3) Å; cell (3, 3) rows Å; rcut Å.
+    Returns ``(i, j, d)``: (P,) centre and neighbour indices and (P, 3) displacements
+    ``r_j + image - r_i``, every periodic image (cells thinner than 2 rcut included).
+    Shape-agnostic numpy: used for data statistics over many system sizes, where a jitted
+    kernel would compile once per shape.
+    """
+    from ase.neighborlist import primitive_neighbor_list
+
+    i, j, d = primitive_neighbor_list("ijD", (True, True, True), np.asarray(cell, float),
+                                      np.asarray(positions, float), float(rcut), self_interaction=False)
+    return i, j, d
+
+
+def _switch_np(name: str, r, rcut_smth: float, rcut: float):
+    u = (np.clip(r, rcut_smth, rcut) - rcut_smth) / (rcut - rcut_smth)
+    if name == "cosine":
+        return 0.5 * np.cos(np.pi * u) + 0.5
+    return u ** 3 * (-6.0 * u * u + 15.0 * u - 10.0) + 1.0
+
+
+def _sel_rank(i, tj, r, ntypes: int):
+    """Rank of each pair by distance among the centre's neighbours of the same type."""
+    order = np.lexsort((r, tj, i))
+    key = (i[order] * ntypes + tj[order])
+    start = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
+    counts = np.diff(np.r_[start, key.size])
+    rank_sorted = np.arange(key.size) - np.repeat(start, counts)
+    rank = np.empty_like(rank_sorted)
+    rank[order] = rank_sorted
+    return rank
+
+
 def environment_stats(config, frames: Iterable, max_frames_per_system: Optional[int] = None,
                       protection: float = 1e-2):
     """``(davg, dstd)``, each (T, S, 4), from frames (glassjax Frames objects).
 
     ``config`` is a :class:`~glassjax.model.descriptor.DescriptorConfig` (or a DeepPotConfig).
+    Computed with numpy from :func:`periodic_pairs` (no compile per system size): the sums
+    of ``s = w(r)/(r+p)`` and of the angular components ``w(r) x/(r+p)^2`` over the filled
+    slots (the neighbours within rcut the descriptor keeps: the nearest ``sum(sel)``, then the
+    nearest ``sel[t]`` of each type),
+    divided by the number of all slots (empty slots are zero rows).
     """
-    import jax.numpy as jnp
-
-    from glassjax.model import nlist as dpnl
-    from glassjax.model.env_mat import environment_matrix
-
     dc = getattr(config, "descriptor", config)
     t_n, s_n = dc.ntypes, dc.nnei
+    sel = np.asarray(dc.sel)
     num = np.zeros((t_n, 2))
     tot = np.zeros((t_n, 2))
     sq = np.zeros((t_n, 2))
     seen = 0
     for pos, cell, types in _iter_configurations(frames, dc.type_map, max_frames_per_system):
         seen += 1
-        sec = dpnl.build_sections(jnp.asarray(pos), jnp.asarray(cell), types, dc.rcut, dc.sel)
-        rij = dpnl.section_pair_vectors(jnp.asarray(pos), jnp.asarray(cell), sec)
-        env = np.asarray(environment_matrix(rij, sec.valid, dc.rcut, dc.rcut_smth, dc.switch, dc.env_protection))
+        i, j, d = periodic_pairs(pos, cell, dc.rcut)
+        r = np.linalg.norm(d, axis=1)
+        # DeePMD-kit's truncation: the nearest sum(sel) neighbours, then the nearest sel[t] of each type
+        near = _sel_rank(i, np.zeros_like(i), r, 1) < s_n
+        i, j, d, r = i[near], j[near], d[near], r[near]
+        keep = _sel_rank(i, types[j], r, t_n) < sel[types[j]]
+        i, d, r = i[keep], d[keep], r[keep]
+        rp = r + dc.env_protection
+        w = _switch_np(dc.switch, r, dc.rcut_smth, dc.rcut)
+        s = w / rp
+        a = (w / (rp * rp))[:, None] * d
+        ti = types[i]
         for t in range(t_n):
-            e = env[types == t]
-            if e.size == 0:
+            n_t = int(np.sum(types == t))
+            if n_t == 0:
                 continue
-            r, a = e[..., 0], e[..., 1:]
-            num[t] += (r.size, a.size)
-            tot[t] += (r.sum(), a.sum())
-            sq[t] += ((r * r).sum(), (a * a).sum())
+            m = ti == t
+            num[t] += (n_t * s_n, 3 * n_t * s_n)
+            tot[t] += (s[m].sum(), a[m].sum())
+            sq[t] += ((s[m] ** 2).sum(), (a[m] ** 2).sum())
     if seen == 0:
         raise DataError("<frames>", "no frames to compute environment statistics from")
     davg = np.zeros((t_n, s_n, 4))

@@ -45,50 +45,31 @@ LCURVE_HEADER = ("#  step      rmse_val    rmse_trn    rmse_e_val  rmse_e_trn  r
 
 
 # ----------------------------------------------------------------------------- data checks
-def neighbor_counts(frames_list, type_map, rcut: float, batch: int = 16) -> Dict[str, np.ndarray]:
+def neighbor_counts(frames_list, type_map, rcut: float) -> Dict[str, np.ndarray]:
     """Largest number of neighbours within ``rcut`` of each type, over all frames.
 
     Returns ``{"per_type": (T,) int, "total": int, "images": (3,) int}`` where ``images``
     is the periodic-image range any frame needs (for a shared static neighbour spec).
+    Counted with numpy (:func:`glassjax.model.stats.periodic_pairs`): no compile per system size.
     """
+    from glassjax.model.stats import periodic_pairs
+
     t_n = len(type_map)
     per_type = np.zeros(t_n, dtype=np.int64)
     total = 0
     images = np.zeros(3, dtype=np.int64)
     for fr in frames_list:
         types = fr.types(type_map)
+        n = len(types)
         img = np.max([nbl.images_needed(c, rcut) for c in fr.cells], axis=0)
         images = np.maximum(images, img)
-        cap = 64
-        types_pad = jnp.asarray(np.concatenate([types, [-1]]))
-        while True:
-            spec = nbl.NeighborSpec(rcut, 0.0, cap, tuple(int(i) for i in img))
-            fn = _count_fn(spec, t_n)
-            ok = True
-            for s in range(0, fr.nframes, batch):
-                c, mx, ovf = fn(jnp.asarray(fr.positions[s:s + batch]), jnp.asarray(fr.cells[s:s + batch]),
-                                types_pad)
-                if bool(jnp.any(ovf)):
-                    cap = int(np.max(np.asarray(mx))) + 8
-                    ok = False
-                    break
-                per_type = np.maximum(per_type, np.max(np.asarray(c), axis=0))
-                total = max(total, int(np.max(np.asarray(mx))))
-            if ok:
-                break
+        for pos, cell in zip(fr.positions, fr.cells):
+            i, j, _ = periodic_pairs(pos, cell, rcut)
+            counts = np.zeros((n, t_n), dtype=np.int64)
+            np.add.at(counts, (i, types[j]), 1)
+            per_type = np.maximum(per_type, counts.max(axis=0))
+            total = max(total, int(counts.sum(axis=1).max(initial=0)))
     return {"per_type": per_type, "total": int(total), "images": images}
-
-
-@functools.lru_cache(maxsize=32)
-def _count_fn(spec, t_n):
-    """Jitted, vmapped per-type neighbour counter for one static neighbour spec."""
-
-    def count(pos, cell, types_pad):
-        nl = nbl.build(pos, cell, spec)
-        onehot = jax.nn.one_hot(types_pad[nl.idx], t_n, dtype=jnp.int32)  # type -1 -> zeros
-        return jnp.max(jnp.sum(onehot, axis=1), axis=0), nl.max_count, nl.overflow
-
-    return jax.jit(jax.vmap(count, in_axes=(0, 0, None)))
 
 
 def auto_sel(max_counts, factor: float = 1.1) -> List[int]:
