@@ -482,3 +482,24 @@ def test_report_from_on_the_fly_records_on_different_strain_grids(tmp_path):
     comp = _csv(written["compression_stress_strain"])
     assert np.allclose(comp["strain"], -np.arange(1, 5) * 0.003) and np.allclose(comp["stress_std_GPa"], 0.0)
     assert written["structure_png"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_schedule_two_cooling_rates():
+    """The papers' protocol: 10 K/ps from the melt to the 1000 K plateau, 2 K/ps below it."""
+    from glassjax.md.sweep import quench_schedule
+
+    dt = 0.01
+    t = quench_schedule(dt, t_melt=2000.0, melt_ps=1.0, rate=2.0, t_hold=1000.0, hold_ps=0.5, t_final=300.0,
+                        rate_high=10.0)
+    n_melt, n_hi, n_hold, n_lo = 100, round(1000 / 10 / dt), 50, round(700 / 2 / dt)
+    assert t.shape == (n_melt + n_hi + n_hold + n_lo,)
+    np.testing.assert_allclose(t[:n_melt], 2000.0)
+    hi = t[n_melt:n_melt + n_hi]
+    np.testing.assert_allclose(np.diff(hi), -10.0 * dt)  # 10 K/ps
+    np.testing.assert_allclose(t[n_melt + n_hi:n_melt + n_hi + n_hold], 1000.0)
+    lo = t[n_melt + n_hi + n_hold:]
+    np.testing.assert_allclose(np.diff(lo), -2.0 * dt)  # 2 K/ps
+    assert lo[-1] == pytest.approx(300.0)
+    # one rate (no plateau): straight to t_final at `rate`
+    one = quench_schedule(dt, 2000.0, 1.0, 2.0, 1000.0, 0.0, 300.0, rate_high=10.0)
+    assert one.shape == (n_melt + round(1700 / 2 / dt),)

@@ -376,7 +376,7 @@ def _check_deformation(recipe, base: Path, where: str) -> None:
 
 SWEEP_KEYS = {"compositions", "n_atoms", "t_melt", "melt_ps", "rate", "t_hold", "hold_ps", "t_final", "npt_ps",
               "average_ps", "dt", "tau_t", "tau_p", "seed", "bo_cutoff", "chunk", "every", "density", "pressure",
-              "quench_ensemble"}
+              "quench_ensemble", "rate_high"}
 
 
 def _check_sweep(recipe, where: str) -> None:
@@ -392,7 +392,7 @@ def _check_sweep(recipe, where: str) -> None:
     bad = [c for c in names if c not in TABLE_II]
     if bad:
         raise ConfigError(f"{w}: {bad} are not Table II glasses; choose from {list(TABLE_II)}")
-    for key in ("n_atoms", "t_melt", "melt_ps", "rate", "t_hold", "t_final", "npt_ps", "dt", "tau_t", "tau_p",
+    for key in ("n_atoms", "t_melt", "melt_ps", "rate", "rate_high", "t_hold", "t_final", "npt_ps", "dt", "tau_t", "tau_p",
                 "bo_cutoff", "average_ps", "chunk", "every"):
         if key in s and not (isinstance(s[key], (int, float)) and s[key] > 0):
             raise ConfigError(f"{w}: {key} must be a positive number, got {s[key]!r}")
@@ -989,7 +989,7 @@ def run_sweep(recipe: Dict[str, Any], progress: bool = True, log: Callable[[str]
                 raise ConfigError(f"potential {path}: the model's type_map {list(model.type_map)} lacks "
                                   f"element(s) {missing} of the sweep's glasses")
             potential = B.deeppot_potential(path, dtype=np.dtype(dtype).name, strict=bool(pot.get("strict", True)))
-        keys = ("n_atoms", "seed", "dt", "t_melt", "melt_ps", "rate", "t_hold", "hold_ps", "t_final", "npt_ps",
+        keys = ("n_atoms", "seed", "dt", "t_melt", "melt_ps", "rate", "rate_high", "t_hold", "hold_ps", "t_final", "npt_ps",
                 "average_ps", "pressure", "tau_t", "tau_p", "quench_ensemble", "chunk", "every", "bo_cutoff", "density")
         kwargs = {k: s[k] for k in keys if k in s}
         log(f"sweep: {len(names)} glasses, {kwargs}")

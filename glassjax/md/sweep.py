@@ -9,8 +9,8 @@ borosilicate glasses of about 300 atoms after melt-quench and NPT equilibration 
    experimental density, seed ``seed + i`` for the i-th glass); the different atom counts
    are padded into one batch.
 2. Melt-quench (``quench_ensemble``, NVT at the experimental density by default, or NPT at
-   ``pressure``): hold at ``t_melt`` for ``melt_ps``, cool at ``rate`` K/ps to ``t_hold``,
-   hold ``hold_ps`` there (skipped when 0), cool at ``rate`` to ``t_final``.
+   ``pressure``): hold at ``t_melt`` for ``melt_ps``, cool at ``rate_high`` K/ps (default
+   ``rate``) to ``t_hold``, hold ``hold_ps`` there (skipped when 0), cool at ``rate`` to ``t_final``.
 3. NPT at ``t_final`` and ``pressure`` (GPa) for ``npt_ps`` (isotropic MTK barostat).
 4. Per glass: the density (g/cm^3), mean over the last ``average_ps`` of the NPT run, and
    4B = N4 = #B with 4 O neighbours within ``bo_cutoff`` (2.0 Å) / #B
@@ -90,10 +90,28 @@ def batch_n4(state: I.MDState, bo_types, bo_cutoff: float = 2.0):
     return B.to_host(fn(state.positions, state.cell, jnp.asarray(bo_types), nl, state.atom_mask))
 
 
+def quench_schedule(dt: float, t_melt: float, melt_ps: float, rate: float, t_hold: float, hold_ps: float,
+                    t_final: float, rate_high: Optional[float] = None) -> np.ndarray:
+    """(S,) target temperature per step (K) of the sweep's melt-quench, before the NPT run.
+
+    Hold ``t_melt`` for ``melt_ps``; with a plateau (``hold_ps > 0``) cool at ``rate_high``
+    (default ``rate``) K/ps to ``t_hold``, hold it ``hold_ps``, then cool at ``rate`` to
+    ``t_final``; without one cool straight to ``t_final`` at ``rate``.
+    """
+    if hold_ps > 0:
+        hi = rate if rate_high is None else rate_high
+        segs = [("hold", t_melt, melt_ps), ("rate", t_melt, t_hold, hi), ("hold", t_hold, hold_ps),
+                ("rate", t_hold, t_final, rate)]
+    else:
+        segs = [("hold", t_melt, melt_ps), ("rate", t_melt, t_final, rate)]
+    return temperature_schedule(segs, dt)
+
+
 def table2_sweep(potential: Optional[B.BatchPotential] = None, names: Optional[Sequence[str]] = None,
                  n_atoms: int = 300, seed: int = 0, dt: float = 0.001, t_melt: float = 3000.0,
                  melt_ps: float = 10.0, rate: float = 10.0, t_hold: float = 1000.0, hold_ps: float = 0.0,
                  t_final: float = 300.0, npt_ps: float = 20.0, average_ps: Optional[float] = None,
+                 rate_high: Optional[float] = None,
                  pressure: float = 0.0, tau_t: float = 0.1, tau_p: float = 1.0, quench_ensemble: str = "nvt",
                  skin: float = 1.0, chunk: int = 1000, every: int = 10, bo_cutoff: float = 2.0,
                  out_dir=None, mesh=None, progress: bool = True, density: Optional[float] = None) -> SweepResult:
@@ -105,6 +123,9 @@ def table2_sweep(potential: Optional[B.BatchPotential] = None, names: Optional[S
         n_atoms: atom target per glass; seed: builder and velocity seed (glass i uses seed + i).
         dt: time step, ps.  t_melt (K), melt_ps (ps), rate (K/ps), t_hold (K), hold_ps (ps; 0 =
             a straight quench to t_final), t_final (K), npt_ps (ps), pressure (GPa).
+        rate_high: cooling rate from t_melt down to the t_hold plateau, K/ps (default: ``rate``);
+            ``rate`` is then the rate below it.  The papers cool at 10 K/ps to the 1000 K hold
+            and at 2 K/ps below it.
         average_ps: averaging window at the end of the NPT run, ps (default: its second half).
         tau_t, tau_p: thermostat and barostat times, ps.
         quench_ensemble: ``"nvt"`` (fixed experimental density) or ``"npt"`` (at ``pressure``).
@@ -126,10 +147,7 @@ def table2_sweep(potential: Optional[B.BatchPotential] = None, names: Optional[S
         raise ConfigError(f"table2_sweep: quench_ensemble must be 'nvt' or 'npt', got {quench_ensemble!r}")
     if chunk % every:
         raise ConfigError(f"table2_sweep: chunk={chunk} must be a multiple of every={every}")
-    segs = [("hold", t_melt, melt_ps), ("rate", t_melt, t_hold if hold_ps > 0 else t_final, rate)]
-    if hold_ps > 0:
-        segs += [("hold", t_hold, hold_ps), ("rate", t_hold, t_final, rate)]
-    quench_t = temperature_schedule(segs, dt)
+    quench_t = quench_schedule(dt, t_melt, melt_ps, rate, t_hold, hold_ps, t_final, rate_high)
     n_npt = steps_for(npt_ps, dt)
     avg_ps = npt_ps / 2.0 if average_ps is None else float(average_ps)
     if not 0 < avg_ps <= npt_ps:
