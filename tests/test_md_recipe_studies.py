@@ -503,3 +503,32 @@ def test_sweep_schedule_two_cooling_rates():
     # one rate (no plateau): straight to t_final at `rate`
     one = quench_schedule(dt, 2000.0, 1.0, 2.0, 1000.0, 0.0, 300.0, rate_high=10.0)
     assert one.shape == (n_melt + round(1700 / 2 / dt),)
+
+
+def test_sweep_summary_against_numpy(tmp_path):
+    """Family means of the sweep's deviations from experiment, recomputed by hand."""
+    from glassjax.md.compositions import TABLE_II
+    from glassjax.md.sweep import sweep_summary, write_summary
+
+    rng = np.random.default_rng(1)
+    names = ["LB70", "LB60", "LB90", "LBS-10-50-40", "LBS-10-20-70"]
+    rows = [{"glass": n, "density_sim": TABLE_II[n].density + rng.normal(0, 0.05),
+             "density_exp": TABLE_II[n].density, "N4_sim": rng.uniform(0, 0.5), "N4_exp": TABLE_II[n].b4 / 100}
+            for n in names]
+    got = {r["family"]: r for r in sweep_summary(rows)}
+    lb = [r for r in rows if not r["glass"].startswith("LBS")]
+    assert got["LB"]["n_glasses"] == 3 and got["LBS"]["n_glasses"] == 2
+    assert got["LB"]["density_dev_mean"] == pytest.approx(np.mean([r["density_sim"] - r["density_exp"] for r in lb]))
+    assert got["LB"]["density_dev_paper_mlp"] == -0.050 and got["LBS"]["density_dev_paper_mlp"] == -0.069
+    high = [r for r in lb if r["N4_exp"] > 0.4]  # LB60 only (45.7 %)
+    assert [r["glass"] for r in high] == ["LB60"]
+    assert got["LB"]["N4_dev_mean_high"] == pytest.approx(high[0]["N4_sim"] - high[0]["N4_exp"])
+    lbs_high = rows[3]  # LBS-10-50-40 (41.6 %); LBS-10-20-70 (1.2 %) is not
+    assert got["LBS"]["N4_dev_mean_high"] == pytest.approx(lbs_high["N4_sim"] - lbs_high["N4_exp"])
+    assert got["LBS"]["N4_rmse"] == pytest.approx(np.sqrt(np.mean([(r["N4_sim"] - r["N4_exp"]) ** 2 for r in rows[3:]])))
+    write_summary(tmp_path / "s.csv", sweep_summary(rows))
+    import csv
+
+    back = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert [r["family"] for r in back] == ["LBS", "LB"]
+    assert float(back[1]["density_dev_mean"]) == pytest.approx(got["LB"]["density_dev_mean"], abs=1e-6)

@@ -961,7 +961,8 @@ def _write_frames(trajs, state, rec, k: int, dt: float) -> None:
 def run_sweep(recipe: Dict[str, Any], progress: bool = True, log: Callable[[str], None] = print) -> Path:
     """The recipe's ``[sweep]``: :func:`glassjax.md.sweep.table2_sweep` (all or some Table II
     glasses built, melt-quenched and NPT-equilibrated in one batched program), writing
-    ``<output>/table2.csv`` (density and 4B beside the experimental values), per-glass logs and
+    ``<output>/table2.csv`` (density and 4B beside the experimental values),
+    ``<output>/table2_summary.csv`` (mean deviations per family beside the 2024 paper's MLP), per-glass logs and
     trajectories, and ``<output>/table2.png`` (simulated versus experimental density and N4,
     as the 2024 paper's Figs. 3 and 4).  A finished sweep (its CSV present) is not rerun."""
     from glassjax.md import batch as B
