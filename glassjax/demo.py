@@ -379,14 +379,12 @@ def compression_table(run_dir: Path) -> Dict[str, np.ndarray]:
 
 def plot_compression(table: Dict[str, np.ndarray], path: Path, title: str) -> None:
     """Three panels versus strain: 4B fraction, 3-ring count, pressure (PNG, atomic)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
     from matplotlib.ticker import MaxNLocator
 
     s = table["strain"]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    fig = Figure(figsize=(12, 3.8))
+    axes = fig.subplots(1, 3)
     for ax, key, label in ((axes[0], "frac_B4", "4B fraction"), (axes[1], "n_3rings", "number of 3-rings"),
                            (axes[2], "pressure_GPa", "pressure (GPa)")):
         ax.plot(s, table[key], "o-", ms=3)
@@ -399,7 +397,6 @@ def plot_compression(table: Dict[str, np.ndarray], path: Path, title: str) -> No
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
 
 
 def glass_properties(npt_dir: Path, bo_cutoff: float = BO_CUTOFF) -> Dict[str, float]:
@@ -460,8 +457,6 @@ def run_demo(out="demo_out", n_atoms: Optional[int] = None, composition: str = D
     Returns a :class:`DemoResult` (folder, written files, skipped stages, wall times in s).
     Precision: JAX's default float (float32, or float64 after ``glassjax.precision.enable_x64()``).
     """
-    import jax.numpy as jnp
-
     from glassjax.md import deform as D
     from glassjax.md import integrators as I
     from glassjax.md import recipe as R

@@ -343,13 +343,6 @@ def _write_table(path: Path, header: Sequence[str], columns: Sequence[np.ndarray
                 w.writerow([_fmt(v) for v in row])
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _save(fig, path: Path) -> None:
@@ -362,10 +355,14 @@ def _save(fig, path: Path) -> None:
 def _plot_panels(panels: Sequence[Tuple[str, Dict[str, Dict[str, np.ndarray]], Sequence[str]]], path: Path,
                  title: str) -> None:
     """One figure with a panel per quantity; in each, every group's runs thin and coloured, means bold black."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.0), squeeze=False)
+    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(5.0 * len(panels), 4.0))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (ylabel, groups, names) in zip(axes[0], panels):
-        colours = plt.cm.tab10(np.linspace(0, 1, 10))
+        colours = matplotlib.colormaps['tab10'](np.linspace(0, 1, 10))
         for gname, agg in groups.items():
             for k, row in enumerate(agg["runs"]):
                 ax.plot(agg["strain"], row, lw=0.8, alpha=0.8, color=colours[k % 10],
@@ -374,13 +371,12 @@ def _plot_panels(panels: Sequence[Tuple[str, Dict[str, Dict[str, np.ndarray]], S
                     label="mean" if gname == next(iter(groups)) else None)
         ax.set_xlabel("strain")
         ax.set_ylabel(ylabel)
-        ax.xaxis.set_major_locator(plt.MaxNLocator(6))
+        ax.xaxis.set_major_locator(MaxNLocator(6))
         ax.axvline(0.0, color="0.8", lw=0.5)
     axes[0][0].legend(fontsize=6, ncol=2)
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
-    plt.close(fig)
 
 
 def deformation_report(runs: Sequence, out_dir, bo_cutoff: float = 2.0, formers: Sequence[str] = ("B", "Si"),

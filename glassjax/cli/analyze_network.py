@@ -122,13 +122,11 @@ def save_figure(fig, path) -> None:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
 
 
-def _plt():
-    import matplotlib
+def _figure(figsize):
+    """A matplotlib Figure without pyplot (leaves a notebook's or caller's backend alone)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def parse_temperatures(text: Optional[str], nframes: int):
@@ -171,8 +169,8 @@ def run_coordination(args) -> int:
                                      for key in PROPERTY_KEYS] for k in range(frames.nframes)]
     write_csv(args.output, ["frame", "source"] + list(PROPERTY_KEYS), rows)
 
-    plt = _plt()
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = _figure((9, 3.5))
+    ax = fig.subplots(1, 2)
     x = range(frames.nframes)
     for key, label in (("frac_B4", "4B / B"), ("frac_Si5", "5Si / Si"), ("frac_NBO", "NBO / O"),
                        ("frac_O_tri", "tricluster O / O")):
@@ -186,7 +184,6 @@ def run_coordination(args) -> int:
     ax[1].set_ylabel("density (g/cm$^3$)")
     fig.suptitle(Path(args.trajectory).name)
     save_figure(fig, _figure_path(args))
-    plt.close(fig)
     print(f"coordination: {frames.nframes} frames -> {args.output}, {_figure_path(args)}")
     return 0
 
@@ -229,8 +226,8 @@ def run_rings(args) -> int:
         rows.append(row)
     write_csv(args.output, header, rows)
 
-    plt = _plt()
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = _figure((9, 3.5))
+    ax = fig.subplots(1, 2)
     x = np.arange(frames.nframes)
     ax[0].plot(x, res["n_3rings"], "o-", ms=3, label="all 3-rings")
     ax[0].plot(x, res["n_3rings_B3x3"], "s--", ms=3, label="boroxol (3 x 3B)")
@@ -249,7 +246,6 @@ def run_rings(args) -> int:
         ax[1].set_ylabel("3B in 3-rings / 3B")
     fig.suptitle(Path(args.trajectory).name)
     save_figure(fig, _figure_path(args))
-    plt.close(fig)
     print(f"rings: {frames.nframes} frames -> {args.output}, {_figure_path(args)}")
     return 0
 
@@ -274,8 +270,8 @@ def run_track_rings(args) -> int:
               [[o["frame"], " ".join(str(a) for a in o["atoms"]), o["category"], o["n_ref_bonds"],
                 o.get("ref_classes", "")] for o in res["origins"]])
 
-    plt = _plt()
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = _figure((9, 3.5))
+    ax = fig.subplots(1, 2)
     x = temps if temps is not None else np.arange(frames.nframes)
     ab = res["abundance"]
     ax[0].plot(x, ab["formed"], "o-", ms=3, label="formed for good")
@@ -294,7 +290,6 @@ def run_track_rings(args) -> int:
     ax[1].set_ylabel("new 3-rings in the last frame")
     fig.suptitle(Path(args.trajectory).name)
     save_figure(fig, _figure_path(args))
-    plt.close(fig)
     print(f"track-rings: {len(res['first_appearance'])} final rings -> {args.output}, {origins_path}, "
           f"{_figure_path(args)}")
     return 0

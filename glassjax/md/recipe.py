@@ -1005,16 +1005,14 @@ def plot_sweep(csv_path, png_path) -> None:
     """Simulated versus experimental density and N4 of a sweep's ``table2.csv`` (PNG, atomic)."""
     import csv
 
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
     from glassjax.atomic_write import atomic_path
 
     with open(csv_path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    fig = Figure(figsize=(10, 4.5))
+    axes = fig.subplots(1, 2)
     for ax, key, unit in ((axes[0], "density", " (g/cm$^3$)"), (axes[1], "N4", "")):
         x = np.array([float(r[f"{key}_exp"]) for r in rows])
         y = np.array([float(r[f"{key}_sim"]) for r in rows])
@@ -1036,4 +1034,3 @@ def plot_sweep(csv_path, png_path) -> None:
     fig.tight_layout()
     with atomic_path(png_path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)

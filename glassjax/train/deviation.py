@@ -73,14 +73,12 @@ def format_model_devi(devi: Dict[str, np.ndarray], steps=None) -> str:
 
 def plot_cdf(path, devis: Dict[str, Dict[str, np.ndarray]]) -> None:
     """Cumulative distributions of devi_e and max_devi_f, one line per data set (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
     from glassjax.atomic_write import atomic_path
 
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig = Figure(figsize=(9, 3.6))
+    ax = fig.subplots(1, 2)
     for name, d in devis.items():
         for a, key in zip(ax, ("devi_e", "max_devi_f")):
             x = np.sort(d[key])
@@ -94,7 +92,6 @@ def plot_cdf(path, devis: Dict[str, Dict[str, np.ndarray]]) -> None:
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
 
 
 def devi_for_systems(models: Sequence, systems: List) -> Dict[str, Dict[str, np.ndarray]]:

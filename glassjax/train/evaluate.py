@@ -148,14 +148,12 @@ def parity_plot(path, pairs, title: Optional[str] = None) -> None:
 
     ``pairs`` is a list of ``(frames, pred)``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
     from glassjax.atomic_write import atomic_path
 
-    fig, ax = plt.subplots(1, 2, figsize=(9, 4.2))
+    fig = Figure(figsize=(9, 4.2))
+    ax = fig.subplots(1, 2)
     for fr, pred in pairs:
         if fr.energy is not None:
             ax[0].plot(fr.energy / fr.natoms, pred["energy"] / fr.natoms, ".", ms=3, label=fr.name[:30])
@@ -172,4 +170,3 @@ def parity_plot(path, pairs, title: Optional[str] = None) -> None:
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)

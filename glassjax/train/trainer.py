@@ -465,17 +465,15 @@ def read_lcurve(path) -> np.ndarray:
 
 def plot_lcurve(lcurve_path, png_path) -> None:
     """Energy and force RMSE (training and validation) versus step, log scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
     from glassjax.atomic_write import atomic_path
 
     data = read_lcurve(lcurve_path)
     if data.size == 0:
         return
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    ax = fig.subplots(1, 2)
     for a, (iv, it, label) in zip(ax, ((3, 4, "energy RMSE (eV/atom)"), (5, 6, "force RMSE (eV/Å)"))):
         a.semilogy(data[:, 0], data[:, it], label="train")
         if np.isfinite(data[:, iv]).any():
@@ -486,4 +484,3 @@ def plot_lcurve(lcurve_path, png_path) -> None:
     fig.tight_layout()
     with atomic_path(png_path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
