@@ -32,40 +32,7 @@ from glassjax.md.minimize import fire
 from glassjax.sensitivity import elastic as el
 from glassjax.sensitivity import implicit as im
 
-EPS, SIG = 0.0104, 3.40  # argon, eV and Å
-RC = 2.5 * SIG
-A0 = 5.2972  # 0 K zero-pressure lattice constant of this shifted-force LJ
-
-
-def _lj_pair(r):
-    u = lambda x: 4 * EPS * ((SIG / x) ** 12 - (SIG / x) ** 6)  # noqa: E731
-    du_c = 4 * EPS * (-12 * SIG ** 12 / RC ** 13 + 6 * SIG ** 6 / RC ** 7)
-    return np.where(r < RC, u(r) - u(RC) - (r - RC) * du_c, 0.0)
-
-
-def _lattice_energy(strain):
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    m = int(np.ceil(RC / A0)) + 2
-    g = np.arange(-m, m + 1)
-    cells = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
-    pts = ((cells[:, None, :] + basis[None]).reshape(-1, 3) * A0) @ (np.eye(3) + strain)
-    r = np.linalg.norm(pts, axis=1)
-    return 0.5 * np.sum(_lj_pair(r[r > 1e-9]))
-
-
-def _numpy_cubic_constants(h=1e-4):
-    """(C11, C12, C44) GPa by central second differences of the numpy lattice-sum energy density."""
-    def e(exx=0.0, eyy=0.0, gxy=0.0):
-        s = np.zeros((3, 3))
-        s[0, 0], s[1, 1] = exx, eyy
-        s[0, 1] = s[1, 0] = gxy / 2
-        return _lattice_energy(s)
-
-    e0 = e()
-    c11 = (e(h) - 2 * e0 + e(-h)) / h ** 2
-    c12 = (e(h, h) - e(h, -h) - e(-h, h) + e(-h, -h)) / (4 * h * h)
-    c44 = (e(gxy=h) - 2 * e0 + e(gxy=-h)) / h ** 2
-    return np.array([c11, c12, c44]) / (A0 ** 3 / 4) * units.EV_PER_A3_TO_GPA
+from lj_fcc_reference import A0, EPS, RC, SIG, numpy_elastic_constants  # shared numpy reference
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +47,7 @@ def fcc():
 def test_fcc_lj_clamped_tensor_matches_numpy_lattice_sum(fcc):
     efn, pos, cell, nl = fcc
     c = np.asarray(el.elastic_tensor(efn, pos, cell, nl))
-    c11, c12, c44 = _numpy_cubic_constants()
+    c11, c12, c44 = numpy_elastic_constants()
     ref = np.zeros((6, 6))
     ref[:3, :3] = c12
     ref[np.arange(3), np.arange(3)] = c11
