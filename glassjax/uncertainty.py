@@ -293,7 +293,8 @@ def flag_frames(devi, trust_lo: float, trust_hi: float, key: str = "max_devi_f")
 
 
 def write_flagged(path, frames_or_path, flags_or_indices, which: Union[str, Sequence[str]] = "candidate",
-                  devi: Optional[Mapping[str, np.ndarray]] = None, index=":", max_frames: Optional[int] = None) -> int:
+                  devi: Optional[Mapping[str, np.ndarray]] = None, index=":", max_frames: Optional[int] = None,
+                  info: Optional[Mapping[str, object]] = None) -> int:
     """Write flagged frames to an extended-XYZ file (atomically) for labelling.
 
     Args:
@@ -307,6 +308,8 @@ def write_flagged(path, frames_or_path, flags_or_indices, which: Union[str, Sequ
             ``max_devi_f``, ``avg_devi_f`` (eV/Å) and ``devi_e`` (eV/atom).
         max_frames: keep at most this many, evenly spaced over the selection (DP-GEN's
             ``fp_task_max``); None: all.
+        info: extra ``info`` entries written on every frame (e.g. ``{"segment": "melt"}``
+            for ``train/teacher/label.py``).
 
     Returns:
         the number of frames written (0 writes an empty file).  Each frame's ``info`` has
@@ -317,7 +320,7 @@ def write_flagged(path, frames_or_path, flags_or_indices, which: Union[str, Sequ
 
     from glassjax.atomic_write import atomic_path
 
-    frames, info = load_frames(frames_or_path, index)
+    frames, meta = load_frames(frames_or_path, index)
     if isinstance(flags_or_indices, Mapping):
         names = [which] if isinstance(which, str) else list(which)
         for w in names:
@@ -346,13 +349,14 @@ def write_flagged(path, frames_or_path, flags_or_indices, which: Union[str, Sequ
         a.calc = None
         a.info["glassjax_frame"] = int(i)
         a.info["source"] = frames.source[int(i)]
-        for k, v in info.items():
+        for k, v in meta.items():
             if k != "frame":
                 a.info[k] = float(v[i])
         if devi is not None:
             for k in ("max_devi_f", "avg_devi_f", "devi_e"):
                 if k in devi:
                     a.info[k] = float(np.asarray(devi[k])[i])
+        a.info.update(dict(info or {}))
         images.append(a)
     with atomic_path(path, suffix=".extxyz") as tmp:
         if images:
