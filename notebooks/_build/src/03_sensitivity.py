@@ -56,13 +56,13 @@ OUT.mkdir(parents=True, exist_ok=True)
 SETTINGS = {
     # glass: a shipped 49-atom Li borate glass (ci) or a melt-quench on the default potential
     "ci": dict(glass="shipped", path_strains=[0.0, -0.02, -0.04], traj_steps=20, horizons=[5, 10, 20],
-               temperature=600.0),
+               temperature=600.0, horizon_temperature=600.0),
     "default": dict(glass="melt_quench", n_atoms=100, melt_ps=2.0, quench_ps=3.0,
                     path_strains=[0.0, -0.02, -0.04, -0.06, -0.08, -0.10], traj_steps=100,
-                    horizons=[10, 25, 50, 100, 200, 400], temperature=600.0),
+                    horizons=[10, 25, 50, 100, 200, 400, 800], temperature=600.0, horizon_temperature=2500.0),
     "paper": dict(glass="melt_quench", n_atoms=300, melt_ps=20.0, quench_ps=100.0,
                   path_strains=list(np.linspace(0.0, -0.15, 16)), traj_steps=200,
-                  horizons=[10, 25, 50, 100, 200, 400, 800, 1600], temperature=600.0),
+                  horizons=[10, 25, 50, 100, 200, 400, 800, 1600], temperature=600.0, horizon_temperature=2500.0),
 }[SIZE]
 S = SETTINGS
 print(f"size {SIZE!r}; outputs in {OUT}")
@@ -268,10 +268,13 @@ for name, obs in (("mean potential energy (eV)", "potential_energy"), ("mean smo
 # computes both for a range of horizons: they agree at short horizons and part ways later.
 # For long-time properties use short horizons averaged over several initial keys
 # (`trajectory.key_averaged_gradients`), or the inherent-structure derivative of (d), which
-# has no horizon at all.
+# has no horizon at all. The study runs in the melt (`horizon_temperature`, 2500 K at the
+# default size), where chaos is fastest; in the 600 K glass above the two still agree after
+# 0.4 ps.
 
 # %%
-hz = tr.horizon_study(energy_of, theta, T0, x, cell, masses, key, ensemble=I.nvt(0.001, tau_t=0.05),
+hz = tr.horizon_study(energy_of, theta, S["horizon_temperature"], x, cell, masses, key,
+                      ensemble=I.nvt(0.001, tau_t=0.05),
                       horizons=S["horizons"], spec=spec, observable="potential_energy", h_temperature=0.5,
                       fast_compile=True)
 print(" steps   t (ps)   dO/d(direction) AD / FD         dO/dT AD / FD (eV/K)       rel. diff θ, T")
@@ -288,7 +291,7 @@ for a, k, lab in ((ax[0], "theta", "dO/d(random parameter direction)"), (ax[1], 
     a.set_xlabel("horizon (ps)")
     a.set_ylabel(f"|{lab}|")
     a.legend(fontsize=8)
-fig.suptitle("mean potential energy over the horizon: AD and FD derivatives")
+fig.suptitle(f"mean potential energy over the horizon at {S['horizon_temperature']:.0f} K: AD and FD derivatives")
 fig.tight_layout()
 display(fig)
 plt.close(fig)
