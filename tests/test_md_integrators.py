@@ -27,19 +27,10 @@ from glassjax.md.runner import simulate
 from glassjax.md.schedule import melt_quench, temperature_schedule
 from glassjax.potential import energy_forces_virial
 
-EPS, SIG = 0.0104, 3.40  # argon, eV and Å
-RC = 2.5 * SIG
-A0 = 5.2972  # close to the zero-pressure 0 K lattice constant of this truncated LJ
+from lj_fcc_reference import A0, EPS, RC, SIG, lj_numpy  # shared numpy LJ reference (argon)
+
 CHUNK = 1000
 N_ATOMS = 32
-
-
-def lj_numpy(r):
-    """Shifted-force LJ pair energy (independent numpy version)."""
-    def u(x):
-        return 4 * EPS * ((SIG / x) ** 12 - (SIG / x) ** 6)
-    du_c = 4 * EPS * (-12 * SIG ** 12 / RC ** 13 + 6 * SIG ** 6 / RC ** 7)
-    return np.where(r < RC, u(r) - u(RC) - (r - RC) * du_c, 0.0)
 
 
 def fcc_energy_per_atom(a):
