@@ -9,17 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Test speed: the suite's small systems spend most of their time compiling, and XLA's CPU
-# backend optimisations cost more compile time than they save in run time there (measured:
-# -17 to -21 % CPU time on the MD, training, demo and implicit-solve tests).  A test-suite
-# choice made here, before JAX starts a backend, never by importing glassjax; an XLA_FLAGS
-# already set by the caller is kept (and wins if it sets the same flag).
-_FAST = "--xla_backend_optimization_level=0"
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), _FAST]))
-
-import jax  # noqa: E402
-import pytest  # noqa: E402
+import jax
+import pytest
 
 jax.config.update("jax_enable_x64", True)
 

@@ -32,7 +32,7 @@ def _kernel_env(tmp_path):
                GLASSJAX_REPO=str(REPO), MPLBACKEND="Agg", JAX_PLATFORMS=env.get("JAX_PLATFORMS", "cpu"))
     # CI-size notebooks spend most of their time compiling: XLA's backend optimisation off
     # compiles about twice as fast (the sensitivity notebook: 360 s -> 160 s on 2 cores)
-    if "xla_backend_optimization_level" not in env.get("XLA_FLAGS", ""):  # (conftest.py sets it too)
+    if "xla_backend_optimization_level" not in env.get("XLA_FLAGS", ""):
         env["XLA_FLAGS"] = " ".join(filter(None, [env.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]))
     # the kernel runs the package from this checkout even without an editable install
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
