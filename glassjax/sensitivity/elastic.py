@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from glassjax.errors import ConfigError
-from glassjax.potential import energy_forces_virial
+from glassjax.potential import energy_forces_virial, strained_energy, stress_from_virial
 from glassjax.sensitivity import implicit
 from glassjax.units import EV_PER_A3_TO_GPA
 
@@ -84,7 +84,7 @@ def voigt_to_stress(s6):
 def stress_tensor(energy_fn: Callable, positions, cell, nl):
     """(3, 3) Cauchy stress, GPa, ASE sign (tensile positive): ``-W / V`` with W the virial."""
     _, _, w = energy_forces_virial(energy_fn, positions, cell, nl)
-    return -w / jnp.abs(jnp.linalg.det(cell)) * EV_PER_A3_TO_GPA
+    return stress_from_virial(w, cell) * EV_PER_A3_TO_GPA
 
 
 @partial(jax.jit, static_argnums=0)
@@ -113,8 +113,7 @@ def _strained_energy_fn(energy_fn):
     under the strain; the form :mod:`implicit` differentiates (theta = eps_voigt)."""
 
     def energy_of(eps_voigt, u, cell0, nl):
-        f = jnp.eye(3, dtype=cell0.dtype) + voigt_to_strain(eps_voigt)
-        return energy_fn(u @ f, cell0 @ f, nl)
+        return strained_energy(energy_fn, u, cell0, voigt_to_strain(eps_voigt), nl)
 
     return energy_of
 

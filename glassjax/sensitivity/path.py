@@ -44,7 +44,7 @@ from glassjax import neighbors
 from glassjax.analysis import bonds
 from glassjax.analysis.coordination import smooth_boron_n4
 from glassjax.errors import ConfigError, SimulationError
-from glassjax.potential import energy_forces_virial
+from glassjax.potential import energy_forces_virial, pressure_from_virial
 from glassjax.sensitivity import fd, implicit
 from glassjax.units import EV_PER_A3_TO_GPA
 
@@ -70,7 +70,7 @@ def frame_observables(energy_fn: Callable, positions, cell, nl, types, cutoffs, 
     ``nl`` must reach the potential's cutoff and ``max(cutoffs) + 10 width``.
     """
     _, _, w = energy_forces_virial(energy_fn, positions, cell, nl)
-    p = jnp.trace(w) / (3.0 * jnp.abs(jnp.linalg.det(cell))) * EV_PER_A3_TO_GPA
+    p = pressure_from_virial(w, cell) * EV_PER_A3_TO_GPA
     n4 = smooth_boron_n4(positions, cell, types, nl, cutoffs, species, width=width, cn_width=cn_width)
     return jnp.stack([n4, p])
 
