@@ -325,8 +325,8 @@ def run_glassjax(args, sel, h5: Path, work: Path) -> dict:
     marks, first = [], {}
     counter = {"n": 0}
 
-    def timed_train(params, opt_state, constants, step, batch):
-        out = train_step(params, opt_state, constants, step, batch)
+    def timed_train(params, opt_state, constants, step, batch, **kw):
+        out = train_step(params, opt_state, constants, step, batch, **kw)
         counter["n"] += 1
         n = counter["n"]
         if n == 1:
@@ -337,13 +337,13 @@ def run_glassjax(args, sel, h5: Path, work: Path) -> dict:
             marks.append((n, time.perf_counter()))
         return out
 
-    def timed_eval(*a):
+    def timed_eval(*a, **kw):
         if "eval" not in first:
             t = time.perf_counter()
-            out = jax.block_until_ready(eval_step(*a))
+            out = jax.block_until_ready(eval_step(*a, **kw))
             first["eval"] = time.perf_counter() - t
             return out
-        return eval_step(*a)
+        return eval_step(*a, **kw)
 
     tr._compiled = (timed_train, timed_eval)
     t_start = time.perf_counter()

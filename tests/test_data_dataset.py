@@ -288,6 +288,41 @@ def test_loader_bucket_mode(dataset_file):
     assert sizes == {6, 8, 12, 14, 192, 384} and total == Dataset(dataset_file).nframes
 
 
+def test_loader_composition_buckets_sort_atoms_with_their_labels(dataset_file):
+    from dataclasses import replace
+
+    ds = Dataset(dataset_file)
+    frames = ds.all_frames(None)
+    # a copy of the largest system with its atoms in a random order, so sorting has work to do
+    big = max(frames, key=lambda f: f.natoms)
+    perm = np.random.default_rng(0).permutation(big.natoms)
+    shuffled = replace(big, species=big.species[perm], positions=big.positions[:, perm],
+                       forces=None if big.forces is None else big.forces[:, perm], name=big.name + "_shuffled")
+    frames = frames + [shuffled]
+    loader = BatchLoader(frames, batch_size=3, bucket="composition", seed=2)
+    tm = loader.type_map
+    seen = []
+    for batch in loader:
+        real = np.flatnonzero(batch["frame_mask"])
+        # one composition, sorted by type, unpadded: the same types row in every frame
+        assert np.all(batch["types"] == batch["types"][0]) and np.all(np.diff(batch["types"][0]) >= 0)
+        assert batch["atom_mask"].all() and batch["positions"].shape[1] == batch["natoms"][0]
+        for k in real:
+            s, i = int(batch["system"][k]), int(batch["frame"][k])
+            fr = frames[s]
+            seen.append((s, i))
+            # each atom keeps its own position and force: compare the (type, x, F) rows as sets
+            mine = np.column_stack([batch["types"][k], batch["positions"][k]] +
+                                   ([batch["forces"][k]] if fr.forces is not None else []))
+            ref = np.column_stack([fr.types(tm), fr.positions[i]] + ([fr.forces[i]] if fr.forces is not None else []))
+            np.testing.assert_array_equal(mine[np.lexsort(mine.T[::-1])], ref[np.lexsort(ref.T[::-1])])
+    assert sorted(seen) == sorted((s, i) for s, f in enumerate(frames) for i in range(f.nframes))
+    from glassjax.errors import GlassJaxError
+
+    with pytest.raises(GlassJaxError, match="bucket"):
+        BatchLoader(frames, batch_size=3, bucket="by_size")
+
+
 def test_loader_type_map_errors(dataset_file):
     from glassjax.errors import GlassJaxError
 

@@ -1,7 +1,8 @@
 """Padded, masked batches across systems of different sizes, in a reproducible order.
 
 A batch is a dict of numpy arrays with fixed shapes, so a jitted training step compiles
-once (or once per bucket size with ``bucket=True``).  B = batch size, M = padded atom count:
+once (or once per bucket with ``bucket``: per atom count, or per composition).  B = batch size,
+M = padded atom count:
 
     positions  (B, M, 3) float   Å; padding atoms at the origin
     cells      (B, 3, 3) float   Å, rows are cell vectors
@@ -15,6 +16,13 @@ once (or once per bucket size with ``bucket=True``).  B = batch size, M = padded
     frame_mask (B,)      bool    False for filler frames that complete the last batch
     system     (B,)      int32   index into ``loader.systems``
     frame      (B,)      int32   frame index inside that system (in the dataset file)
+
+With ``bucket="composition"`` every batch holds frames of one composition, their atoms
+reordered by type (a stable sort, so the labels follow their atoms) and not padded: the
+``types`` row is then the same for every frame of the batch and for every batch of that
+composition, and a training step can treat it as a compile-time constant (the model then runs
+each type's networks on that type's atoms only, as DeePMD-kit does, instead of every network
+on every atom).
 
 Filler frames (only in the last batch of an epoch when ``drop_last`` is False) are copies
 of a real frame of the same batch with ``frame_mask`` and all ``has_*`` flags False, so
@@ -35,7 +43,18 @@ from glassjax.data.dataset import Dataset
 from glassjax.data.frames import Frames
 from glassjax.errors import ConfigError
 
-__all__ = ["BatchLoader"]
+__all__ = ["BatchLoader", "bucket_mode"]
+
+_BUCKET_MODES = ("none", "natoms", "composition")
+
+
+def bucket_mode(bucket: Union[bool, str]) -> str:
+    """Normalise a ``bucket`` setting to ``"none"``, ``"natoms"`` or ``"composition"``."""
+    if isinstance(bucket, (bool, np.bool_)):
+        return "natoms" if bucket else "none"
+    if isinstance(bucket, str) and bucket.lower() in _BUCKET_MODES:
+        return bucket.lower()
+    raise ConfigError(f"bucket = {bucket!r} is not one of true, false, {', '.join(map(repr, _BUCKET_MODES))}")
 
 
 class BatchLoader:
@@ -52,15 +71,17 @@ class BatchLoader:
         seed: seed of the shuffling.
         shuffle: False visits frames in file order.
         drop_last: drop the incomplete last batch of each epoch instead of filling it.
-        bucket: batches hold frames of one atom count only, each padded to that count
-            (one compile per distinct size instead of padding everything to the largest).
+        bucket: ``False``/``"none"``: pad every batch to ``nmax``.  ``True``/``"natoms"``:
+            batches hold frames of one atom count only, each padded to that count (one
+            compile per distinct size).  ``"composition"``: batches hold frames of one
+            composition, atoms sorted by type, unpadded (see the module docstring).
         dtype: float dtype of the float arrays (float64 by default).
     """
 
     def __init__(self, data: Union[str, Dataset, Sequence[Frames]], batch_size: int, *,
                  split: Optional[str] = "train", type_map: Optional[Sequence[str]] = None,
                  nmax: Optional[int] = None, seed: int = 0, shuffle: bool = True,
-                 drop_last: bool = False, bucket: bool = False, dtype=np.float64):
+                 drop_last: bool = False, bucket: Union[bool, str] = False, dtype=np.float64):
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if isinstance(data, (list, tuple)):
@@ -87,6 +108,8 @@ class BatchLoader:
             sorted(all_elements, key=lambda e: atomic_numbers[e])
         self.systems: List[str] = [fr.name for fr in frames]
         self._types = [fr.types(self.type_map) for fr in frames]  # raises for missing elements
+        # per system: the stable permutation that sorts its atoms by type
+        self._order_by_type = [np.argsort(t, kind="stable") for t in self._types]
         self.nmax = int(nmax) if nmax is not None else max(all_sizes)
         big = max(fr.natoms for fr in frames)
         if self.nmax < big:
@@ -95,7 +118,7 @@ class BatchLoader:
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        self.bucket = bool(bucket)
+        self.bucket = bucket_mode(bucket)
         self.dtype = np.dtype(dtype)
         self._frames = frames
         self._frame_ids = frame_ids
@@ -114,11 +137,11 @@ class BatchLoader:
         """The list of batches (arrays of global frame indices) of one epoch."""
         rng = np.random.default_rng([self.seed, epoch])
         n = self.nframes
-        if self.bucket:
-            sizes = np.array([self._frames[s].natoms for s in self._sys])
+        if self.bucket != "none":
+            keys = self._bucket_keys()
             batches = []
-            for size in np.unique(sizes):
-                idx = np.flatnonzero(sizes == size)
+            for key in np.unique(keys):
+                idx = np.flatnonzero(keys == key)
                 if self.shuffle:
                     idx = idx[rng.permutation(idx.size)]
                 batches += self._chunk(idx)
@@ -127,6 +150,14 @@ class BatchLoader:
             return batches
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         return self._chunk(order)
+
+    def _bucket_keys(self) -> np.ndarray:
+        """(frames,) int bucket label of every frame: its atom count or its composition."""
+        if self.bucket == "natoms":
+            return np.array([self._frames[s].natoms for s in self._sys])
+        comps = [tuple(np.bincount(t, minlength=len(self.type_map))) for t in self._types]
+        label = {c: k for k, c in enumerate(sorted(set(comps)))}
+        return np.array([label[comps[s]] for s in self._sys])
 
     def _chunk(self, idx: np.ndarray) -> List[np.ndarray]:
         b = self.batch_size
@@ -177,8 +208,9 @@ class BatchLoader:
         idx = np.asarray(idx, dtype=np.int64)
         b, real = self.batch_size, idx.size
         m = self.nmax
-        if self.bucket:
+        if self.bucket != "none":
             m = self._frames[self._sys[idx[0]]].natoms
+        by_type = self.bucket == "composition"
         fl = self.dtype
         out = {
             "positions": np.zeros((b, m, 3), fl), "cells": np.zeros((b, 3, 3), fl),
@@ -194,10 +226,11 @@ class BatchLoader:
             s, i = int(self._sys[g]), int(self._loc[g])
             fr = self._frames[s]
             n = fr.natoms
+            perm = self._order_by_type[s] if by_type else slice(None)
             is_real = k < real
-            out["positions"][k, :n] = fr.positions[i]
+            out["positions"][k, :n] = fr.positions[i][perm]
             out["cells"][k] = fr.cells[i]
-            out["types"][k, :n] = self._types[s]
+            out["types"][k, :n] = self._types[s][perm]
             out["atom_mask"][k, :n] = True
             out["natoms"][k] = n
             out["system"][k] = s
@@ -207,7 +240,7 @@ class BatchLoader:
                 out["energy"][k] = fr.energy[i]
                 out["has_energy"][k] = is_real
             if fr.forces is not None:
-                out["forces"][k, :n] = fr.forces[i]
+                out["forces"][k, :n] = fr.forces[i][perm]
                 out["has_forces"][k] = is_real
             if fr.virial is not None:
                 out["virial"][k] = fr.virial[i]

@@ -33,7 +33,9 @@ Example (``train/lbs_small.toml``)::
     batch_size = 1
     ensemble = 1          # >1: members differing only in their initial seed, trained in one program
     devices = 1           # data-parallel over this many devices (0 = all); batch_size must divide
-    bucket = true         # batches of one atom count, padded to it (false: pad all to the largest)
+    bucket = true         # batches of one atom count, padded to it (false: pad all to the largest;
+                          # "composition": one composition per batch, atoms sorted by type and
+                          # each type's networks run on its own atoms: about 4x faster for 4 types)
 """
 
 from __future__ import annotations
@@ -116,12 +118,15 @@ class TrainingSection:
     stat_frames_per_system: int = 10
     ensemble: int = 1
     devices: int = 1
-    bucket: bool = True
+    bucket: Union[bool, str] = True
 
     def __post_init__(self):
         for key in ("numb_steps", "batch_size", "disp_freq", "save_freq", "ensemble"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"training.{key} must be at least 1, got {getattr(self, key)}")
+        from glassjax.data.loader import bucket_mode
+
+        self.bucket = bucket_mode(self.bucket)
         if self.devices < 0:
             raise ConfigError(f"training.devices must be >= 0 (0 = all local devices), got {self.devices}")
 

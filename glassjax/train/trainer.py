@@ -257,6 +257,13 @@ class Trainer:
             out = {k: jax.device_put(v, NamedSharding(mesh, PartitionSpec("data"))) for k, v in out.items()}
         return out
 
+    @staticmethod
+    def _static_types(loader, batch):
+        """The batch's types row as a compile-time constant (``bucket = "composition"``), else None."""
+        if loader.bucket != "composition":
+            return None
+        return tuple(int(t) for t in batch["types"][0])
+
     def validate(self, state, nbatches: Optional[int] = None) -> Dict[str, np.ndarray]:
         """Per-member RMSEs (arrays of length ``ensemble``) on the first validation batches."""
         if self.val_loader is None:
@@ -267,8 +274,9 @@ class Trainer:
         total = min(n, len(batches))
         sums = {"rmse_e": 0.0, "rmse_f": 0.0, "rmse_v": 0.0, "loss": 0.0}
         for idx in batches[:total]:
-            m = eval_step(state["params"], state["constants"], state["step"],
-                          self._to_device(self.val_loader.make_batch(idx)))
+            batch = self.val_loader.make_batch(idx)
+            m = eval_step(state["params"], state["constants"], state["step"], self._to_device(batch),
+                          static_types=self._static_types(self.val_loader, batch))
             for k in sums:
                 v = np.asarray(m[k])
                 sums[k] = sums[k] + (v**2 if k != "loss" else v)
@@ -317,8 +325,9 @@ class Trainer:
             while step < tc.numb_steps:
                 if stop_after is not None and done_here >= stop_after:
                     return None
-                batch = self._to_device(self.loader.next_batch())
-                params, opt_state, m = train_step(params, opt_state, constants, step, batch)
+                batch = self.loader.next_batch()
+                params, opt_state, m = train_step(params, opt_state, constants, step, self._to_device(batch),
+                                                  static_types=self._static_types(self.loader, batch))
                 step += 1
                 done_here += 1
                 bar.update(1)
@@ -402,34 +411,47 @@ def _compiled_steps(key: _StepKey):
     opt = _optimizer(schedule)
     start_lr = schedule.start_lr
 
-    def frame(variables, pos, cell, types, mask):
+    def frame(variables, pos, cell, types, mask, static_types):
+        if static_types is not None:
+            # one composition, atoms sorted by type: each type's networks see only its atoms
+            types = np.asarray(static_types, dtype=np.int32)
         nl = nbl.build(pos, cell, spec, mask)
-        sec = sections_from_neighbor_list(pos, cell, types, nl, model.rcut, model.sel)
+        sec = sections_from_neighbor_list(pos, cell, jnp.asarray(types, jnp.int32), nl, model.rcut, model.sel)
         e, f, w = model.energy_forces_virial(variables, pos, cell, types, sec)
         return e, f, w, sec.overflow
 
-    predict = jax.vmap(frame, in_axes=(None, 0, 0, 0, 0))
-
-    def loss_fn(params, constants, batch, lr):
+    def loss_fn(params, constants, batch, lr, static_types=None):
+        predict = jax.vmap(functools.partial(frame, static_types=static_types), in_axes=(None, 0, 0, 0, 0))
         e, f, w, ovf = predict({"params": params, "constants": constants}, batch["positions"],
                                batch["cells"], batch["types"], batch["atom_mask"])
         loss, m = energy_loss({"energy": e, "forces": f, "virial": w}, batch, prefs, lr, start_lr)
         m["overflow"] = jnp.any(ovf & batch["frame_mask"])
         return loss, m
 
-    def member_step(params, opt_state, constants, step, batch):
+    def member_step(params, opt_state, constants, step, batch, static_types):
         lr = schedule(step)
-        (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, constants, batch, lr)
+        (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, constants, batch, lr,
+                                                                     static_types)
         updates, opt_state = opt.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         m["lr"] = lr
         return params, opt_state, m
 
-    def member_eval(params, constants, step, batch):
-        return loss_fn(params, constants, batch, schedule(step))[1]
+    def member_eval(params, constants, step, batch, static_types):
+        return loss_fn(params, constants, batch, schedule(step), static_types)[1]
 
-    train_step = jax.jit(jax.vmap(member_step, in_axes=(0, 0, None, None, None)))
-    eval_step = jax.jit(jax.vmap(member_eval, in_axes=(0, None, None, None)))
+    # static_types: None, or the batch's shared types row as a tuple (bucket = "composition"),
+    # which is compiled in (one compile per composition)
+    @functools.partial(jax.jit, static_argnames=("static_types",))
+    def train_step(params, opt_state, constants, step, batch, static_types=None):
+        return jax.vmap(functools.partial(member_step, static_types=static_types),
+                        in_axes=(0, 0, None, None, None))(params, opt_state, constants, step, batch)
+
+    @functools.partial(jax.jit, static_argnames=("static_types",))
+    def eval_step(params, constants, step, batch, static_types=None):
+        return jax.vmap(functools.partial(member_eval, static_types=static_types),
+                        in_axes=(0, None, None, None))(params, constants, step, batch)
+
     return train_step, eval_step
 
 
