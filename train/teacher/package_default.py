@@ -118,6 +118,10 @@ def main(argv=None):
         shutil.copyfile(p, a.dest / f"member_{k}.tmp")
         (a.dest / f"member_{k}.tmp").replace(a.dest / f"member_{k}.dp")
     errs = heldout_errors([a.dest / "member_0.dp"], a.heldout)
+    # the other members, summarised (member 0 drives MD; all of them give the deviation)
+    member_errs = [errs] + [heldout_errors([a.dest / f"member_{k}.dp"], a.heldout) for k in range(1, len(members))]
+    member_summary = {f"member_{k}": {g: round(e[g]["force_rmse"], 4) for g in ("LBS melts and glasses", "all")}
+                      for k, e in enumerate(member_errs)}
     tr = Dataset(a.train_data)
     n_train = tr.nframes
     info = {
@@ -131,6 +135,7 @@ def main(argv=None):
         "training_systems": len(tr),
         "heldout_data": "an independent seed of Li2O-2B2O3, LB80, LBS-10-50-40, LBS-20-40-40 (melt, glass, strained)",
         "heldout_errors": errs,
+        "heldout_force_rmse_per_member": member_summary,
         "units": {"energy": "eV/atom", "force": "eV/Å", "virial": "eV/atom"},
         "made": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
@@ -142,6 +147,8 @@ def main(argv=None):
     for k, e in errs.items():
         print(f"{k:28s} {e['frames']:6d} {1e3 * e['energy_rmse_per_atom']:14.2f} {e['force_rmse']:12.3f} "
               f"{e['force_mae']:8.3f} {1e3 * e['virial_rmse_per_atom']:14.2f}")
+    for k, v in member_summary.items():
+        print(f"{k}: force RMSE LBS melts and glasses {v['LBS melts and glasses']:.3f}, all {v['all']:.3f} eV/Å")
     print(f"wrote {len(members)} members and info.json to {a.dest}; {n} test frames to {a.sample}")
     return 0
 
