@@ -85,9 +85,10 @@ def plot_cdf(path, devis: Dict[str, Dict[str, np.ndarray]]) -> None:
             a.plot(x, np.arange(1, x.size + 1) / x.size, label=name[:30])
     ax[0].set_xlabel("energy deviation (eV/atom)")
     ax[1].set_xlabel("max force deviation (eV/Å)")
-    for a in ax:
+    for a, key in zip(ax, ("devi_e", "max_devi_f")):
         a.set_ylabel("cumulative fraction of frames")
-        a.set_xscale("log")
+        if any(np.any(np.asarray(d[key]) > 0) for d in devis.values()):  # one model: all zero
+            a.set_xscale("log")
     ax[1].legend(fontsize=6)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
