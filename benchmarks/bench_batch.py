@@ -138,6 +138,7 @@ def main(argv=None):
     if "batched" not in skip:
         print(f"batched: {len(glasses)} glasses, {n_real} real atoms ...", flush=True)
         t0 = time.perf_counter()
+        pot = pot.for_structures(glasses)  # DeepPot-SE: per-type capacities (no-op for Teter/Du)
         state, params, spec = B.init_batch(pot, glasses, args.temperature, skin=args.skin, dtype=dtype)
         setup = time.perf_counter() - t0
         b = len(glasses)

@@ -70,6 +70,7 @@ def main(argv=None):
     names = list(TABLE_II)[:args.glasses]
     glasses = [build_glass(nm, n_atoms=args.atoms, seed=i) for i, nm in enumerate(names)]
     pot = B.teter_potential() if args.potential == "teter" else B.deeppot_potential(args.potential)
+    pot = pot.for_structures(glasses)  # DeepPot-SE: each type's networks on its own atoms only
     state, params, spec = B.init_batch(pot, glasses, args.temperature, seed=0)
     mesh = B.device_mesh()  # every device of every process
     if jax.process_index() == 0:

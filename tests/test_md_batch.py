@@ -200,9 +200,12 @@ def test_make_batch_rejects_bad_input(systems):
         B.pad_state(systems[0]["state"], 80, fill_positions=np.full(3, np.nan))
 
 
-def test_padded_deeppot_batch_matches_unpadded_model(test_data):
-    """init_batch with a DeepPot-SE model (traced types, -1 padding) against the model's own
-    unpadded evaluation; the initial momenta have exactly the target temperatures."""
+@pytest.mark.parametrize("grouping", ["traced", "capacity"])
+def test_padded_deeppot_batch_matches_unpadded_model(test_data, grouping):
+    """init_batch with a DeepPot-SE model (traced types, -1 padding; every net on every atom,
+    or each type's nets on ``type_capacity`` rows after ``for_structures``) against the
+    model's own unpadded evaluation (static types); the initial momenta have exactly the
+    target temperatures."""
     from ase.io import read
 
     from glassjax.model import load_model
@@ -212,6 +215,11 @@ def test_padded_deeppot_batch_matches_unpadded_model(test_data):
     sub = a[:40]  # a second, smaller system (different atom count and composition)
     pot = B.BatchPotential(B.DeepPotFactory(model), lambda sym, n, comp: B.deeppot_params(model, sym, n), variables,
                            model.rcut)
+    if grouping == "capacity":
+        pot = pot.for_structures([a, sub])
+        counts = [np.bincount(model.types_from_species(x.get_chemical_symbols()), minlength=len(model.type_map))
+                  for x in (a, sub)]
+        assert pot.factory.type_capacity == tuple(int(c) for c in np.max(counts, axis=0))
     temps = (500.0, 800.0)
     state, params, spec = B.init_batch(pot, [a, sub], temps, seed=3, skin=0.5, n_max=len(a) + 6)
     assert np.asarray(params["types"])[1, 40:].tolist() == [-1] * 15

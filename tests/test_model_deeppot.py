@@ -348,3 +348,41 @@ def test_vmapped_padded_batch_equals_single_systems(model_and_vars, efv, structu
         assert abs(float(e[b]) - float(e1)) < 1e-11
         assert np.allclose(np.asarray(f[b]), np.asarray(f1), atol=1e-11)
         assert np.allclose(np.asarray(w[b]), np.asarray(w1), atol=1e-10)
+
+
+def test_type_capacity_routes_traced_types_like_static_types(structure):
+    """A padded batch under vmap (traced types) with per-type capacities: each type's
+    embedding and fitting nets run on its own atoms only (type_one_side False, so both are
+    grouped).  Energies and forces equal the public static-type evaluation of each system
+    on its own; a capacity one short of a type's count is reported as overflow (NaN energy
+    in strict mode)."""
+    from glassjax.model.typegroups import TypeCapacity
+
+    model, v = make_model(type_one_side=False)
+    pos, cell, types = structure
+    n2 = len(types) - 6
+    order = np.argsort(types, kind="stable")  # second system: Li first, padding in place of 6 O
+    t2 = types[order]
+    t2[n2:] = -1  # a smaller system padded to the same size
+    p2 = (pos[order] + np.random.default_rng(5).normal(scale=0.05, size=pos.shape)) * 1.02
+    batch_pos, cells, batch_typ = np.stack([pos, p2]), np.stack([cell, cell * 1.02]), np.stack([types, t2])
+    caps = TypeCapacity.of(batch_typ, len(TYPE_MAP))
+    assert caps.capacity == tuple(int(c) for c in np.bincount(types, minlength=4))
+
+    def efn(capacity):
+        def one(x, c, t):
+            sec = dpnl.dense_sections(x, c, t, model.rcut, model.sel, (1, 1, 1))
+            fn = model.energy_fn(v, t, type_capacity=capacity)
+            return jax.value_and_grad(lambda y: fn(y, c, sec))(x)
+        return jax.jit(jax.vmap(one))
+
+    e, g = efn(caps)(jnp.asarray(batch_pos), jnp.asarray(cells), jnp.asarray(batch_typ))
+    for b, n in enumerate((len(types), n2)):
+        e0, f0, _ = model.energy_forces_virial(v, batch_pos[b, :n], cells[b], batch_typ[b, :n])
+        assert abs(float(e[b]) - float(e0)) < 1e-11
+        np.testing.assert_allclose(-np.asarray(g[b, :n]), np.asarray(f0), atol=1e-11)
+        assert np.all(np.asarray(g[b, n:]) == 0.0)
+    short = list(caps.capacity)
+    short[3] -= 1  # one oxygen too many for the capacity in the first system only
+    e_short, _ = efn(tuple(short))(jnp.asarray(batch_pos), jnp.asarray(cells), jnp.asarray(batch_typ))
+    assert np.isnan(float(e_short[0])) and abs(float(e_short[1]) - float(e[1])) < 1e-11

@@ -133,8 +133,10 @@ def test_data_parallel_training_matches_one_device(small_h5, tmp_path):
 
 def test_composition_buckets_train_exactly_as_padded_batches(small_h5, tmp_path):
     """bucket = "composition" (atoms sorted by type, each type's networks on its own atoms, one
-    compile per composition) against the padded path (every network on every atom, types
-    traced): the same losses, metrics and parameter updates, frame by frame."""
+    compile per composition) and padded batches with per-type capacities (the loader's
+    TypeCapacity, types traced) against padded batches with every network on every atom:
+    the same losses, metrics and parameter updates, frame by frame."""
+    from glassjax.model.typegroups import TypeCapacity
     import jax
 
     from glassjax.data.dataset import Dataset
@@ -161,19 +163,24 @@ def test_composition_buckets_train_exactly_as_padded_batches(small_h5, tmp_path)
     for comp in sorted(set(keys)):
         idx = np.flatnonzero(keys == comp)[:2]
         out = {}
-        for t in (padded, by_comp):
+        for mode, t in (("every net", padded), ("capacity", padded), ("composition", by_comp)):
             batch = t.loader.make_batch(idx)
-            static = t._static_types(t.loader, batch)
-            assert (static is None) == (t is padded)
+            static = None if mode == "every net" else t._static_types(t.loader, batch)
+            if mode == "capacity":
+                assert isinstance(static, TypeCapacity)
+                counts = [np.bincount(r[r >= 0], minlength=len(t.loader.type_map)) for r in t.loader._types]
+                assert static.capacity == tuple(np.max(counts, axis=0))
             train_step, eval_step = compiled[t]
             dev = t._to_device(batch)
             metrics = eval_step(state["params"], state["constants"], 3, dev, static_types=static)
             params, _, _ = train_step(state["params"], state["opt_state"], state["constants"], 3, dev,
                                       static_types=static)
-            out[t] = (metrics, params)
-        for key in ("loss", "rmse_e", "rmse_f", "rmse_v"):
-            np.testing.assert_allclose(out[by_comp][0][key], out[padded][0][key], rtol=1e-10)
-        moved = jax.tree_util.tree_map(lambda a, b: float(np.max(np.abs(a - b))), out[padded][1], state["params"])
+            out[mode] = (metrics, params)
+        ref = out["every net"]
+        moved = jax.tree_util.tree_map(lambda a, b: float(np.max(np.abs(a - b))), ref[1], state["params"])
         assert max(jax.tree_util.tree_leaves(moved)) > 1e-6  # the step did move the parameters
-        jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12),
-                               out[by_comp][1], out[padded][1])
+        for mode in ("capacity", "composition"):
+            for key in ("loss", "rmse_e", "rmse_f", "rmse_v"):
+                np.testing.assert_allclose(out[mode][0][key], ref[0][key], rtol=1e-10)
+            jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12),
+                                   out[mode][1], ref[1])

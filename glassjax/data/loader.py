@@ -35,7 +35,7 @@ the exact same sequence of batches after a restart.
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -158,6 +158,20 @@ class BatchLoader:
         comps = [tuple(np.bincount(t, minlength=len(self.type_map))) for t in self._types]
         label = {c: k for k, c in enumerate(sorted(set(comps)))}
         return np.array([label[comps[s]] for s in self._sys])
+
+    def type_capacity(self, width: int) -> Tuple[int, ...]:
+        """The largest number of atoms of each type (in ``type_map`` order) in any frame that
+        can go into a batch ``width`` atoms wide: all frames when every batch is padded to
+        ``nmax``, else those with that many atoms (with ``"composition"``, the composition)."""
+        cache = self.__dict__.setdefault("_capacity", {})
+        if width not in cache:
+            nt = len(self.type_map)
+            rows = [np.bincount(t, minlength=nt) for s, t in enumerate(self._types)
+                    if self.bucket == "none" or self._frames[s].natoms == width]
+            if not rows:
+                raise ConfigError(f"no system of this loader has {width} atoms")
+            cache[width] = tuple(int(c) for c in np.max(rows, axis=0))
+        return cache[width]
 
     def _chunk(self, idx: np.ndarray) -> List[np.ndarray]:
         b = self.batch_size

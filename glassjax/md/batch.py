@@ -44,6 +44,7 @@ last system, dropped from the results) and places every batched array with
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -632,13 +633,25 @@ class DeepPotFactory:
 
     model: Any
     strict: bool = True
+    type_capacity: Optional[Tuple[int, ...]] = None
 
     @property
     def cutoff(self) -> float:
         return float(self.model.rcut)
 
     def __call__(self, params, shared=None) -> Callable:
-        return self.model.energy_fn(shared, params["types"], strict=self.strict)
+        return self.model.energy_fn(shared, params["types"], strict=self.strict, type_capacity=self.type_capacity)
+
+    def for_structures(self, structures: Sequence) -> "DeepPotFactory":
+        """This factory with ``type_capacity`` = the largest count of each atom type over
+        ``structures``: each type's networks then run on that many atoms of every batch
+        member instead of every network on every (padded) atom (the types of a padded batch
+        are traced under ``vmap``; :mod:`glassjax.model.typegroups`)."""
+        from glassjax.model.typegroups import TypeCapacity
+
+        rows = [self.model.types_from_species(a.get_chemical_symbols()) for a in structures]
+        caps = TypeCapacity.of(rows, len(self.model.type_map)).capacity
+        return dataclasses.replace(self, type_capacity=caps)
 
 
 def deeppot_params(model, symbols: Sequence[str], n_max: int) -> Dict[str, np.ndarray]:
@@ -660,6 +673,13 @@ class BatchPotential(NamedTuple):
     params: Callable
     shared: Any
     cutoff: float
+
+    def for_structures(self, structures: Sequence) -> "BatchPotential":
+        """The potential specialised to a batch of ``structures`` where its factory can use it
+        (:meth:`DeepPotFactory.for_structures`: per-type capacities, about ntypes x fewer
+        network evaluations); otherwise itself."""
+        spec = getattr(self.factory, "for_structures", None)
+        return self if spec is None else self._replace(factory=spec(structures))
 
 
 def teter_potential(rc_sr: float = 8.0, rc_coul: float = 8.0, alpha: float = 0.25,

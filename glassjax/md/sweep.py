@@ -159,6 +159,7 @@ def table2_sweep(potential: Optional[B.BatchPotential] = None, names: Optional[S
     # 1. random starts, one init per glass (unpadded), then one padded batch
     atoms = [build_glass(nm, n_atoms=n_atoms, seed=seed + i, density=density) for i, nm in enumerate(names)]
     n_max = max(len(a) for a in atoms)
+    potential = potential.for_structures(atoms)  # DeepPot-SE: each type's nets on its own atoms only
     state, params, spec = B.init_batch(potential, atoms, t_melt, seed=seed, skin=skin)
     bo_types = np.stack([B.pad_atoms(np.array([0 if s == "B" else 1 if s == "O" else 2
                                                for s in a.get_chemical_symbols()]), n_max, 2) for a in atoms])

@@ -47,6 +47,7 @@ from glassjax.model import nlist as dpnl
 from glassjax.model.descriptor import DescriptorConfig, DescriptorSeA
 from glassjax.model.env_mat import environment_matrix, normalise
 from glassjax.model.fitting import EnergyFitting, FittingConfig
+from glassjax.model.typegroups import TypeCapacity, capacity_overflow
 
 
 @dataclass(frozen=True)
@@ -254,29 +255,39 @@ class DeepPot:
             cache[key] = fn
         return fn(variables, positions, cell, nbrs)
 
-    def _prepare(self, variables, positions, cell, types, nbrs):
+    def _prepare(self, variables, positions, cell, types, nbrs, type_capacity=None):
         positions = jnp.asarray(positions, self.dtype)
         cell = jnp.asarray(cell, self.dtype)
         static = _static_types(types)
+        if static is None and type_capacity is not None:
+            static = TypeCapacity(tuple(int(c) for c in type_capacity))
         types_j = jnp.asarray(types, jnp.int32)
         sec = self.sections(positions, cell, types_j, nbrs)
         rij = dpnl.section_pair_vectors(positions, cell, sec)
         return rij, sec, types_j, static
 
-    def _atomic_energies(self, variables, positions, cell, types, nbrs, with_aux=False):
-        rij, sec, types_j, static = self._prepare(variables, positions, cell, types, nbrs)
+    def _atomic_energies(self, variables, positions, cell, types, nbrs, with_aux=False, type_capacity=None):
+        rij, sec, types_j, static = self._prepare(variables, positions, cell, types, nbrs, type_capacity)
         e = self.module.apply(variables, rij, sec.valid, types_j, static)
         if with_aux:
-            return e, {"overflow": sec.overflow, "counts": sec.counts}
+            overflow = sec.overflow | capacity_overflow(types_j, static)
+            return e, {"overflow": overflow, "counts": sec.counts}
         return e
 
-    def atomic_energies(self, variables, positions, cell, types, nbrs=None, with_aux: bool = False):
+    def atomic_energies(self, variables, positions, cell, types, nbrs=None, with_aux: bool = False,
+                        type_capacity=None):
         """(N,) atomic energies, eV (zero for padding atoms).
 
         With ``with_aux`` also returns ``{"overflow": () bool, "counts": (N, T) int}``: overflow
-        means a neighbour list or a ``sel`` section was too small and the result is invalid.
+        means a neighbour list or a ``sel`` section was too small (or a type outnumbers its
+        ``type_capacity``) and the result is invalid.
+
+        ``type_capacity``: optional per-type atom bound (T,) ints for traced ``types`` (e.g. a
+        padded batch under ``vmap``): each type's nets then run on that many rows only
+        (:mod:`glassjax.model.typegroups`) instead of every net on every atom.
         """
-        return self._run("atomic_energies", variables, positions, cell, types, nbrs, with_aux=with_aux)
+        return self._run("atomic_energies", variables, positions, cell, types, nbrs, with_aux=with_aux,
+                         type_capacity=_caps(type_capacity))
 
     def _energy(self, variables, positions, cell, types, nbrs):
         return jnp.sum(self._atomic_energies(variables, positions, cell, types, nbrs))
@@ -285,19 +296,22 @@ class DeepPot:
         """Total energy, eV (a scalar in the model's dtype)."""
         return self._run("energy", variables, positions, cell, types, nbrs)
 
-    def energy_fn(self, variables, types, strict: bool = True):
+    def energy_fn(self, variables, types, strict: bool = True, type_capacity=None):
         """``fn(positions, cell, nbrs) -> E`` for :mod:`glassjax.potential` and the MD engine.
 
         ``strict`` (default): the energy is NaN when a type has more neighbours within rcut
         than ``sel`` (or the neighbour list overflowed), so the MD engine's blow-up check
         stops the run instead of continuing with a truncated environment, which DeePMD-kit
         does silently.  ``strict=False`` returns DeePMD-kit's truncated energy.
+        ``type_capacity``: see :meth:`atomic_energies` (for traced ``types``).
         """
 
         def fn(positions, cell, nbrs=None):
             if not strict:
-                return self.energy(variables, positions, cell, types, nbrs)
-            e, aux = self.atomic_energies(variables, positions, cell, types, nbrs, with_aux=True)
+                return jnp.sum(self.atomic_energies(variables, positions, cell, types, nbrs,
+                                                    type_capacity=type_capacity))
+            e, aux = self.atomic_energies(variables, positions, cell, types, nbrs, with_aux=True,
+                                          type_capacity=type_capacity)
             return jnp.sum(e) + jnp.where(aux["overflow"], jnp.nan, 0.0)
 
         return fn
@@ -311,13 +325,14 @@ class DeepPot:
         """(N, M1*M2) descriptors (for stage-by-stage comparisons)."""
         return self._run("descriptor", variables, positions, cell, types, nbrs)
 
-    def _energy_forces_virial(self, variables, positions, cell, types, nbrs, with_aux=False):
+    def _energy_forces_virial(self, variables, positions, cell, types, nbrs, with_aux=False, type_capacity=None):
         positions = jnp.asarray(positions, self.dtype)
         cell = jnp.asarray(cell, self.dtype)
 
         def efn(x, c, e_strain):
             d = jnp.eye(3, dtype=c.dtype) + e_strain
-            e, a = self._atomic_energies(variables, x @ d, c @ d, types, nbrs, with_aux=True)
+            e, a = self._atomic_energies(variables, x @ d, c @ d, types, nbrs, with_aux=True,
+                                         type_capacity=type_capacity)
             return jnp.sum(e), (a, e)
 
         zero = jnp.zeros((3, 3), cell.dtype)
@@ -327,13 +342,25 @@ class DeepPot:
             return energy, -gx, -ge
         return energy, -gx, -ge, {"overflow": a["overflow"], "counts": a["counts"], "atom_energy": atom_e}
 
-    def energy_forces_virial(self, variables, positions, cell, types, nbrs=None, with_aux: bool = False):
+    def energy_forces_virial(self, variables, positions, cell, types, nbrs=None, with_aux: bool = False,
+                             type_capacity=None):
         """``(E, F (N, 3), W (3, 3))``: forces -dE/dx (eV/Å), virial -dE/d(strain) (eV, extensive),
         as :func:`glassjax.potential.energy_forces_virial` defines them.
 
         With ``with_aux`` a fourth item ``{"overflow", "counts", "atom_energy"}`` is returned.
+        ``type_capacity``: see :meth:`atomic_energies` (for traced ``types``).
         """
-        return self._run("energy_forces_virial", variables, positions, cell, types, nbrs, with_aux=with_aux)
+        return self._run("energy_forces_virial", variables, positions, cell, types, nbrs, with_aux=with_aux,
+                         type_capacity=_caps(type_capacity))
+
+
+def _caps(type_capacity):
+    """A hashable tuple of ints (or None) for the jit cache key."""
+    if type_capacity is None:
+        return None
+    if isinstance(type_capacity, TypeCapacity):
+        type_capacity = type_capacity.capacity
+    return tuple(int(c) for c in type_capacity)
 
 
 def _is_traced(*trees) -> bool:

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from glassjax.model.networks import EmbeddingNet
+from glassjax.model.typegroups import gather_rows, rows_of_type, scatter_rows
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,10 @@ class DescriptorSeA(nn.Module):
         rr: (N, S, 4) normalised environment matrix in per-type sections.
         center_types: (N,) int types (negative = padding; output row is then garbage-free
             but meaningless and is masked by the energy model).
-        static_types: optional numpy (N,) copy of the types.  When given, atoms are grouped
-            by type with static indices (fast); otherwise every net runs on every atom and
-            the results are selected by type (works with traced types).
+        static_types: optional numpy (N,) copy of the types (atoms grouped by type with
+            static indices, fast) or a :class:`glassjax.model.typegroups.TypeCapacity`
+            (traced types, each net runs on at most ``capacity[t]`` rows, as fast); when
+            None every net runs on every atom and the results are selected by type.
 
     Returns:
         (N, M1 * M2) descriptor.
@@ -155,9 +157,9 @@ class DescriptorSeA(nn.Module):
         elif static_types is not None and not touch_all:
             gr = jnp.zeros((n, m1, 4), rr.dtype)
             for ti in range(ntypes):
-                ids = np.nonzero(static_types == ti)[0]
-                if ids.size:
-                    gr = gr.at[ids].set(section_sum(rr[ids], ti))
+                ids = rows_of_type(center_types, static_types, ti, n)
+                if ids is not None:
+                    gr = scatter_rows(gr, ids, section_sum(gather_rows(rr, ids), ti))
         else:
             gr = jnp.zeros((n, m1, 4), rr.dtype)
             for ti in range(ntypes):

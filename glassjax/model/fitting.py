@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from glassjax.model.networks import FittingNet
+from glassjax.model.typegroups import gather_rows, rows_of_type, scatter_rows
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ class EnergyFitting(nn.Module):
     Args:
         d: (N, D) descriptors.
         center_types: (N,) int types (negative = padding; value then meaningless).
-        static_types: optional numpy copy of the types for static grouping by type.
+        static_types: optional numpy copy of the types, or a ``TypeCapacity``, for grouping
+            by type (:mod:`glassjax.model.typegroups`).
     """
 
     config: FittingConfig
@@ -69,9 +71,9 @@ class EnergyFitting(nn.Module):
         out = jnp.zeros((n,), d.dtype)
         if static_types is not None and not touch_all:
             for t in range(self.ntypes):
-                ids = np.nonzero(static_types == t)[0]
-                if ids.size:
-                    out = out.at[ids].set(nets[t](d[ids])[:, 0])
+                ids = rows_of_type(center_types, static_types, t, n)
+                if ids is not None:
+                    out = scatter_rows(out, ids, nets[t](gather_rows(d, ids))[:, 0])
         else:
             for t in range(self.ntypes):
                 out = jnp.where(center_types == t, nets[t](d)[:, 0], out)

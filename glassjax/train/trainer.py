@@ -35,6 +35,7 @@ import optax
 
 from glassjax import neighbors as nbl
 from glassjax.errors import ConfigError, DataError
+from glassjax.model.typegroups import TypeCapacity
 from glassjax.train.checkpoint import CheckpointManager
 from glassjax.train.config import TrainConfig
 from glassjax.train.loss import LossPrefactors, energy_loss
@@ -259,9 +260,12 @@ class Trainer:
 
     @staticmethod
     def _static_types(loader, batch):
-        """The batch's types row as a compile-time constant (``bucket = "composition"``), else None."""
+        """What the compiled step knows of the batch's types: its types row as a constant
+        (``bucket = "composition"``), else the loader's per-type atom bound for batches of
+        this width (:class:`glassjax.model.typegroups.TypeCapacity`), so that each type's
+        networks run on its own atoms only."""
         if loader.bucket != "composition":
-            return None
+            return TypeCapacity(loader.type_capacity(batch["types"].shape[1]))
         return tuple(int(t) for t in batch["types"][0])
 
     def validate(self, state, nbatches: Optional[int] = None) -> Dict[str, np.ndarray]:
@@ -412,12 +416,15 @@ def _compiled_steps(key: _StepKey):
     start_lr = schedule.start_lr
 
     def frame(variables, pos, cell, types, mask, static_types):
-        if static_types is not None:
+        capacity = None
+        if isinstance(static_types, TypeCapacity):
+            capacity = static_types  # padded frames, traced types: at most capacity[t] atoms of type t
+        elif static_types is not None:
             # one composition, atoms sorted by type: each type's networks see only its atoms
             types = np.asarray(static_types, dtype=np.int32)
         nl = nbl.build(pos, cell, spec, mask)
         sec = sections_from_neighbor_list(pos, cell, jnp.asarray(types, jnp.int32), nl, model.rcut, model.sel)
-        e, f, w = model.energy_forces_virial(variables, pos, cell, types, sec)
+        e, f, w = model.energy_forces_virial(variables, pos, cell, types, sec, type_capacity=capacity)
         return e, f, w, sec.overflow
 
     def loss_fn(params, constants, batch, lr, static_types=None):
@@ -440,8 +447,8 @@ def _compiled_steps(key: _StepKey):
     def member_eval(params, constants, step, batch, static_types):
         return loss_fn(params, constants, batch, schedule(step), static_types)[1]
 
-    # static_types: None, or the batch's shared types row as a tuple (bucket = "composition"),
-    # which is compiled in (one compile per composition)
+    # static_types: None, the batch's shared types row as a tuple (bucket = "composition",
+    # compiled in: one compile per composition) or a TypeCapacity (padded batches)
     @functools.partial(jax.jit, static_argnames=("static_types",))
     def train_step(params, opt_state, constants, step, batch, static_types=None):
         return jax.vmap(functools.partial(member_step, static_types=static_types),
