@@ -21,8 +21,9 @@ With ``bucket="composition"`` every batch holds frames of one composition, their
 reordered by type (a stable sort, so the labels follow their atoms) and not padded: the
 ``types`` row is then the same for every frame of the batch and for every batch of that
 composition, and a training step can treat it as a compile-time constant (the model then runs
-each type's networks on that type's atoms only, as DeePMD-kit does, instead of every network
-on every atom).
+each type's networks on that type's atoms only, as DeePMD-kit does).  Padded batches reach
+nearly the same with :meth:`BatchLoader.type_capacity` (each type's networks on a fixed
+number of rows: that type's largest count in batches of that width).
 
 Filler frames (only in the last batch of an epoch when ``drop_last`` is False) are copies
 of a real frame of the same batch with ``frame_mask`` and all ``has_*`` flags False, so
