@@ -260,7 +260,7 @@ class DeepPot:
         cell = jnp.asarray(cell, self.dtype)
         static = _static_types(types)
         if static is None and type_capacity is not None:
-            static = TypeCapacity(tuple(int(c) for c in type_capacity))
+            static = TypeCapacity(_caps(type_capacity))
         types_j = jnp.asarray(types, jnp.int32)
         sec = self.sections(positions, cell, types_j, nbrs)
         rij = dpnl.section_pair_vectors(positions, cell, sec)

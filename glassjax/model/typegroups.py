@@ -18,7 +18,7 @@ embedding net per (centre, neighbour) type pair.  Three ways to route atoms to t
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence, Tuple, Union
+from typing import NamedTuple, Sequence, Tuple, Union
 
 import jax.numpy as jnp
 import numpy as np
@@ -91,7 +91,3 @@ def capacity_overflow(center_types, grouping: Grouping):
     caps = jnp.asarray(grouping.capacity)
     counts = jnp.sum(center_types[:, None] == jnp.arange(len(grouping.capacity))[None, :], axis=0)
     return jnp.any(counts > caps)
-
-
-def is_grouped(grouping: Optional[Grouping]) -> bool:
-    return grouping is not None
