@@ -94,3 +94,21 @@ def test_label_and_resume(round1, tmp_path):
 
     summary = list(csv.DictReader(open(out / "summary.csv")))
     assert [(s["segment"], int(s["written"])) for s in summary] == [(r["segment"], r["written"]) for r in rows]
+
+
+def test_label_script_skips_runs_without_candidates(round1, tmp_path, monkeypatch):
+    """A run with no candidate frames leaves an empty extxyz (write_flagged); label.py must
+    label the other files, write nothing for the empty one and stop (it once crashed on it)."""
+    ex, models, out, rows = round1
+    label = _load("label")
+    configs = tmp_path / "candidates"
+    configs.mkdir()
+    (configs / "LB70_empty.extxyz").write_text("")
+    src = out / "candidates" / "LB70_compressed.extxyz"
+    (configs / src.name).write_text(src.read_text())
+    monkeypatch.setattr(label, "make_teacher", lambda name, device: GlassJaxCalculator(str(models[0])))
+    assert label.label_file(configs / "LB70_empty.extxyz", None, tmp_path) == 0
+    labels = tmp_path / "labels"
+    assert label.main([str(configs), "--out", str(labels)]) == 0
+    assert sorted(p.name for p in labels.iterdir()) == ["LB70_compressed.npz"]
+    assert np.load(labels / "LB70_compressed.npz")["forces"].shape[0] == rows[1]["written"]

@@ -27,6 +27,8 @@ from generate import Recorder, make_teacher  # noqa: E402
 def label_file(path: Path, calc, out_dir: Path) -> int:
     import ase.io
     frames = ase.io.read(path, index=":", format="extxyz")
+    if not frames:  # explore.py writes an empty file for a run without candidates
+        return 0
     rec = Recorder()
     for a in frames:
         info = dict(a.info)
@@ -54,10 +56,11 @@ def main(argv=None):
     calc = make_teacher(a.teacher, a.device)
     last_new = time.time()
     k, nparts = (int(x) for x in a.part.split("/"))
+    empty = set()  # files with no frames: nothing to label, never retried
     while True:
         todo = [p for p in sorted(a.configs.glob("*.extxyz"))
                 if zlib.crc32(p.stem.encode()) % nparts == k and not p.name.endswith(".tmp.extxyz")
-                and not (a.out / f"{p.stem}.npz").exists()]
+                and not (a.out / f"{p.stem}.npz").exists() and p not in empty]
         if a.reverse:
             todo = todo[::-1]
         for p in todo:
@@ -72,6 +75,10 @@ def main(argv=None):
             t0 = time.time()
             n = label_file(p, calc, a.out)
             os.unlink(lock)
+            if n == 0:
+                empty.add(p)
+                print(f"{p.stem}: no frames, nothing to label", flush=True)
+                continue
             print(f"{p.stem}: labelled {n} frames in {time.time() - t0:.0f} s", flush=True)
             last_new = time.time()
         if not [p for p in todo if not (a.out / f"{p.stem}.lock").exists()]:
