@@ -166,12 +166,13 @@ class BatchLoader:
         ``nmax``, else those with that many atoms (with ``"composition"``, the composition)."""
         cache = self.__dict__.setdefault("_capacity", {})
         if width not in cache:
-            nt = len(self.type_map)
-            rows = [np.bincount(t, minlength=nt) for s, t in enumerate(self._types)
+            from glassjax.model.typegroups import TypeCapacity
+
+            rows = [t for s, t in enumerate(self._types)
                     if self.bucket == "none" or self._frames[s].natoms == width]
             if not rows:
                 raise ConfigError(f"no system of this loader has {width} atoms")
-            cache[width] = tuple(int(c) for c in np.max(rows, axis=0))
+            cache[width] = TypeCapacity.of(rows, len(self.type_map)).capacity
         return cache[width]
 
     def _chunk(self, idx: np.ndarray) -> List[np.ndarray]:
