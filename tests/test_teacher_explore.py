@@ -88,6 +88,15 @@ def test_label_and_resume(round1, tmp_path):
     data = np.load(tmp_path / "LB70_compressed.npz")
     assert n == rows[1]["written"] and data["forces"].shape[0] == n
     assert set(data["segment"].tolist()) == {"compressed"}
+    # generate.py --to-h5 turns the labels into one training system named <glass>_<segment>
+    from glassjax.data.dataset import read_dataset
+
+    gen = _load("generate")
+    gen.to_dataset([tmp_path], tmp_path / "al.h5")
+    (system,) = read_dataset(tmp_path / "al.h5")
+    assert system.name == "LB70_compressed"
+    np.testing.assert_allclose(system.forces, data["forces"], rtol=1e-6)
+    assert not (tmp_path / "al.heldout.h5").exists()
     # a second run of the script skips the finished glass and writes the summary from its record
     assert ex.main(["--out", str(out), "--models", *map(str, models), "--compositions", "LB70", "--no-progress"]) == 0
     import csv

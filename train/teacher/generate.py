@@ -285,6 +285,14 @@ def load_tasks(paths):
     return out
 
 
+def _system_name(task: str, kind: str) -> str:
+    """HDF5 system name of one task's segment kind: ``<task>_<kind>``, without the ``heldout``
+    prefix, and without repeating the kind when the task name already ends with it (the
+    active-learning labels are named ``<glass>_<segment>``)."""
+    base = task.replace("heldout/", "").replace("heldout_", "").replace("/", "_")
+    return base if base.endswith(f"_{kind}") else f"{base}_{kind}"
+
+
 def to_dataset(paths, h5_path, heldout_path=None, val_fraction: float = 0.1, seed: int = 0):
     """Write the teacher frames as glassjax HDF5 datasets: one system per (task, segment kind:
     melt/hot/quench/glass/warm/strain/strainhot/crystal...).  The ``heldout/*`` tasks (an
@@ -306,7 +314,7 @@ def to_dataset(paths, h5_path, heldout_path=None, val_fraction: float = 0.1, see
                         forces=d["forces"][sel].astype(np.float64),
                         virial=d["virial"][sel].astype(np.float64),
                         source=[f"teacher:{name}:{kind}@{i}" for i in range(int(sel.sum()))],
-                        name=f"{name.replace('heldout/', '').replace('heldout_', '').replace('/', '_')}_{kind}")
+                        name=_system_name(name, kind))
             (held if name.startswith("heldout") else train).append(fr)
     write_dataset(h5_path, train, val_fraction=val_fraction, seed=seed)
     if held:

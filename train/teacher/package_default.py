@@ -5,6 +5,8 @@
 
 Writes (atomically) ``glassjax/potentials/default/member_{k}.dp`` and ``info.json`` (teacher,
 data, training settings, held-out errors per system group: melt, glass, strained, ...,
+the issue's target group "LBS melts and glasses" (strained frames included) and the same
+without the strained frames,
 energy/atom in eV, forces in eV/Å, virial/atom in eV), prints the error table, and writes
 a small sample of held-out frames with the teacher's labels to
 ``tests/data/default_potential/heldout.extxyz`` for the tests.
@@ -55,7 +57,10 @@ def heldout_errors(model_paths, heldout_h5):
         de = (pred["energy"] - fr.energy) / fr.natoms
         df = (pred["forces"] - fr.forces).ravel()
         dv = ((pred["virial"] - fr.virial) / fr.natoms).ravel()
-        for key in (_group(name), "LBS melts and glasses" if name.startswith("LBS") else None, "all"):
+        lbs = name.startswith("LBS")
+        unstrained = lbs and not _group(name).endswith("strained glass")
+        for key in (_group(name), "LBS melts and glasses" if lbs else None,
+                    "LBS melts and glasses, unstrained" if unstrained else None, "all"):
             if key is None:
                 continue
             a = acc.setdefault(key, {"de": [], "df": [], "dv": [], "frames": 0})
@@ -104,6 +109,7 @@ def main(argv=None):
     ap.add_argument("--train-data", type=Path, required=True)
     ap.add_argument("--config", type=Path, default=ROOT / "train" / "default_potential.toml")
     ap.add_argument("--dest", type=Path, default=ROOT / "glassjax" / "potentials" / "default")
+    ap.add_argument("--note", default="", help="how the run was made, if not plainly from --config (stored in info.json)")
     ap.add_argument("--sample", type=Path, default=ROOT / "tests" / "data" / "default_potential" / "heldout.extxyz")
     a = ap.parse_args(argv)
     from glassjax.atomic_write import atomic_path
@@ -131,6 +137,7 @@ def main(argv=None):
         "ensemble": len(members),
         "md_member": 0,
         "training_config": (a.config.read_text() if a.config.exists() else ""),
+        **({"training_note": a.note} if a.note else {}),
         "training_frames": n_train,
         "training_systems": len(tr),
         "heldout_data": "an independent seed of Li2O-2B2O3, LB80, LBS-10-50-40, LBS-20-40-40 (melt, glass, strained)",
