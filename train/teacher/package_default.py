@@ -57,9 +57,9 @@ def heldout_errors(model_paths, heldout_h5):
         de = (pred["energy"] - fr.energy) / fr.natoms
         df = (pred["forces"] - fr.forces).ravel()
         dv = ((pred["virial"] - fr.virial) / fr.natoms).ravel()
-        lbs = name.startswith("LBS")
-        unstrained = lbs and not _group(name).endswith("strained glass")
-        for key in (_group(name), "LBS melts and glasses" if lbs else None,
+        group, lbs = _group(name), name.startswith("LBS")
+        unstrained = lbs and not group.endswith("strained glass")
+        for key in (group, "LBS melts and glasses" if lbs else None,
                     "LBS melts and glasses, unstrained" if unstrained else None, "all"):
             if key is None:
                 continue
