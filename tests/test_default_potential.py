@@ -166,3 +166,34 @@ def test_info_reports_heldout_per_system():
     for k, v in errs.items():
         assert v["force_rmse"] > 0 and np.isfinite(v["force_rmse"]), k
     json.dumps(info)
+
+
+def test_close_contact_is_repulsive_and_the_melt_gate_passed(default_calc, glass):
+    """Pushing an O atom onto its B neighbour raises the energy steadily, with the force
+    pushing them apart (with a ZBL wall, by at least half the ZBL B-O repulsion, 36 eV at
+    0.5 Å); and the package step's hot-melt checks, recorded in info.json, all passed."""
+    from glassjax.model import load_model, zbl
+    from glassjax.pretrained import default_info, default_model_path
+    info = default_info()
+    assert info["hot_melt_check"] and all(g["ok"] for g in info["hot_melt_check"])
+    assert {g["composition"] for g in info["hot_melt_check"]} >= {"Li2O-2B2O3", "LBS-20-40-40"}
+    model, _ = load_model(default_model_path())
+    a = glass.copy()
+    a.calc = default_calc
+    sym = np.array(a.get_chemical_symbols())
+    b = int(np.flatnonzero(sym == "B")[0])
+    d = a.get_distances(b, np.flatnonzero(sym == "O"), mic=True)
+    o = int(np.flatnonzero(sym == "O")[np.argmin(d)])
+    unit = a.get_distance(b, o, mic=True, vector=True)
+    unit = unit / np.linalg.norm(unit)
+    energies, push = [], []
+    for r in (1.3, 0.9, 0.7, 0.5):
+        p = a.positions.copy()
+        p[o] = p[b] + unit * r
+        a.positions = p
+        energies.append(a.get_potential_energy())
+        push.append(float(a.get_forces()[o] @ unit))
+    assert np.all(np.diff(energies) > 0) and min(push[1:]) > 0
+    if model.config.zbl is not None:
+        assert info["pair_table"]["sw_rmax"] == model.config.zbl.sw_rmax
+        assert energies[-1] - energies[0] > 0.5 * zbl.zbl_energy(0.5, 5, 8)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import jax
 import numpy as np
 import pytest
 
@@ -94,3 +95,54 @@ def test_bad_configs_fail_before_any_compute(water_h5, tmp_path):
 
     with pytest.raises(ConfigError, match="unknown key 'training.numb_step'; did you mean 'numb_steps'"):
         load_train_config(toml)
+
+
+def test_training_a_dp_zbl_model(water_h5, tmp_path):
+    """[model.zbl]: on data where no atom comes closer than sw_rmax the pair table has zero
+    weight, so training follows the plain model's run exactly; the exported DeePMD-kit
+    "zbl" model then adds the repulsive wall at close contact."""
+    from glassjax.model import load_model
+    from glassjax.train.config import ZBLSection
+
+    path, fr = water_h5
+    plain_cfg = _config(path, tmp_path / "plain", steps=20)
+    zbl_cfg = replace(plain_cfg, model=replace(plain_cfg.model, zbl=ZBLSection(sw_rmin=0.5, sw_rmax=0.8)),
+                      training=replace(plain_cfg.training, output_dir=str(tmp_path / "zbl")))
+    Trainer(plain_cfg, progress=False).run()
+    Trainer(zbl_cfg, progress=False).run()
+    np.testing.assert_allclose(read_lcurve(tmp_path / "zbl" / "lcurve.out"),
+                               read_lcurve(tmp_path / "plain" / "lcurve.out"), rtol=1e-10, atol=1e-14)
+    m, v = load_model(tmp_path / "zbl" / "model.dp", dtype="float64")
+    m0, v0 = load_model(tmp_path / "plain" / "model.dp", dtype="float64")
+    assert m.config.zbl is not None and m0.config.zbl is None
+    types = m.types_from_species(fr.species)
+    pos, cell = np.array(fr.positions[0]), np.array(fr.cells[0])
+    assert float(m.energy(v, pos, cell, types)) == pytest.approx(float(m0.energy(v0, pos, cell, types)), abs=1e-9)
+    o, h = int(np.flatnonzero(types == 0)[0]), int(np.flatnonzero(types == 1)[0])
+    vec = pos[h] - pos[o]
+    vec -= np.round(vec @ np.linalg.inv(cell)) @ cell
+    pos[h] = pos[o] + 0.3 * vec / np.linalg.norm(vec)           # O-H at 0.3 Å: the ZBL wall
+    assert float(m.energy(v, pos, cell, types)) - float(m0.energy(v0, pos, cell, types)) > 10.0
+    # sw_rmax above the data's closest O-H distance (~0.9 Å) would change the training frames
+    with pytest.raises(ConfigError, match="lower sw_rmax"):
+        Trainer(replace(zbl_cfg, model=replace(zbl_cfg.model, zbl=ZBLSection(sw_rmin=0.5, sw_rmax=1.2))))
+
+
+def test_fine_tuning_starts_from_another_runs_weights(water_h5, tmp_path):
+    """training.init_from: weights and statistics of the source run, fresh optimizer at step
+    0; its first validation equals the source model's, and a different model size is refused."""
+    path, _ = water_h5
+    src = Trainer(_config(path, tmp_path / "src", steps=20), progress=False)
+    src.run()
+    ft_cfg = _config(path, tmp_path / "ft", steps=20)
+    ft_cfg = replace(ft_cfg, training=replace(ft_cfg.training, init_from=str(tmp_path / "src")))
+    ft = Trainer(ft_cfg, progress=False)
+    st = ft.initial_state()
+    assert st["step"] == 0
+    restored, _ = src.ckpt.restore({**src._fresh_state(), "loader": {"epoch": 0, "step": 0}})
+    for a, b in zip(jax.tree_util.tree_leaves(st["params"]), jax.tree_util.tree_leaves(restored["params"])):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert ft.validate(st)["rmse_f"] == pytest.approx(src.validate(restored)["rmse_f"], rel=1e-12)
+    bad = replace(ft_cfg, model=replace(ft_cfg.model, fitting=FittingSection(neuron=[8, 8])))
+    with pytest.raises(ConfigError, match="init_from.*other shapes"):
+        Trainer(bad, progress=False).initial_state()

@@ -4,6 +4,12 @@
                                                    with a structure: neighbour counts vs sel
     glassjax model convert IN OUT                  .dp <-> glassjax checkpoint (.h5), by suffix
     glassjax --x64 model eval [MODEL] STRUCTURE    energy (eV), max force (eV/Å), stress (GPa)
+    glassjax model add-zbl IN OUT [--sw-rmin 0.7 --sw-rmax 1.0] [--table FILE]
+                                                   DP + ZBL model (DeePMD-kit's "zbl" type): a
+                                                   repulsive wall at close contact, unchanged above sw_rmax
+    glassjax model check-melt [MODEL] [--composition C --atoms N --temperature K --ps T]
+                                                   is it safe to melt on? random glass, relax, NVT
+                                                   at 3000 K; exit status 1 if the MD blew up
 
 MODEL left out, or the word ``default``: the shipped default potential (glassjax.pretrained).
 """
@@ -35,6 +41,36 @@ def register(subparsers) -> None:
     p.add_argument("structure")
     p.add_argument("--index", default="-1", help="frame of a multi-frame file (ASE index syntax, default last)")
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("add-zbl", help="combine a trained model with a ZBL (or any tabulated) pair repulsion",
+                       description="Write the DeePMD-kit 'zbl' model made of MODEL and a pair table: "
+                       "E_i = (1 - w_i) E_i^DP + w_i E_i^pair, with w_i = 1 when atom i's soft-minimum "
+                       "neighbour distance is below --sw-rmin, 0 above --sw-rmax (the model is then "
+                       "unchanged), quintic between. Without --table the ZBL universal repulsion is "
+                       "tabulated (glassjax.model.zbl). Check that --sw-rmax is below the closest "
+                       "distance in the training data (printed as a reminder).")
+    p.add_argument("model", help="DeePMD-kit .dp file or glassjax checkpoint (a plain DeepPot-SE)")
+    p.add_argument("output", help="file to write: *.dp for DeePMD-kit, anything else for a glassjax checkpoint")
+    p.add_argument("--sw-rmin", type=float, default=0.7, help="Å, pair table alone below (default 0.7)")
+    p.add_argument("--sw-rmax", type=float, default=1.0, help="Å, model alone above (default 1.0)")
+    p.add_argument("--smin-alpha", type=float, default=0.1, help="Å, softness of the soft minimum (default 0.1)")
+    p.add_argument("--table", help="DeePMD-kit pair-table text file (r, then one column per type pair) "
+                   "instead of the built-in ZBL table")
+    p.set_defaults(func=_add_zbl)
+
+    p = sub.add_parser("check-melt", help="hot-melt stability check: build, relax, NVT at 3000 K; fails on a blow-up",
+                       description="Build a random glass, FIRE-relax it and run NVT at --temperature for --ps "
+                       "ps on MODEL; exit status 0 if the MD stayed intact, 1 if it blew up (two atoms "
+                       "closer than 0.5 Å, non-finite forces, a neighbour section beyond sel).")
+    p.add_argument("model", nargs="?", default="default",
+                   help="DeePMD-kit .dp file or glassjax checkpoint (default: the shipped default potential)")
+    p.add_argument("--composition", default="Li2O-2B2O3", help="glass composition (default Li2O-2B2O3)")
+    p.add_argument("--atoms", type=int, default=300, help="atom target (default 300)")
+    p.add_argument("--temperature", type=float, default=3000.0, help="K (default 3000)")
+    p.add_argument("--ps", type=float, default=2.0, help="length of the hot run, ps (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="builder and velocity seed (default 0)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_check_melt)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
@@ -77,6 +113,11 @@ def _info(args):
         print(f"  {name:>3}: out_bias {consts['out_bias'][t]: .6f} eV, bias_atom_e {consts['bias_atom_e'][t]: .6f} eV, "
               f"davg_r {consts['davg'][t, 0, 0]: .4f}, dstd_r {consts['dstd'][t, 0, 0]:.4f}, "
               f"dstd_a {consts['dstd'][t, 0, 1]:.4f}")
+    if model.config.zbl is not None:
+        zc = model.config.zbl
+        print(f"  + pair table (DeePMD-kit zbl model): sw_rmin {zc.sw_rmin} Å, sw_rmax {zc.sw_rmax} Å, "
+              f"smin_alpha {zc.smin_alpha} Å; table r {zc.rmin:g}-{zc.rmax:g} Å step {zc.hh:.4g} Å, "
+              f"cutoff {zc.rcut} Å")
     if args.structure:
         import jax.numpy as jnp
 
@@ -120,3 +161,35 @@ def _eval(args):
         s = atoms.get_stress() * EV_PER_A3_TO_GPA
         print("stress (GPa, ASE sign, xx yy zz yz xz xy): " + " ".join(f"{x:.6f}" for x in s))
     return 0
+
+
+def _add_zbl(args):
+    from glassjax.model import DeepPot, load_model, save_checkpoint, save_dp
+    from glassjax.model.pairtab import add_pair_table, read_table
+    from glassjax.model.zbl import zbl_table
+
+    model, v = load_model(_resolve(args.model))
+    if args.table:
+        rows, where = read_table(args.table, model.rcut), args.table
+    else:
+        rows, where = zbl_table(model.type_map), "ZBL table"
+    cfg, v2 = add_pair_table(model.config, v, rows, args.sw_rmin, args.sw_rmax, args.smin_alpha, where)
+    new = DeepPot(cfg, model.dtype)
+    out = Path(args.output)
+    if out.suffix == ".dp":
+        save_dp(out, new, v2)
+    else:
+        save_checkpoint(out, new, v2, metadata={"made_from": str(args.model), "pair_table": where})
+    print(f"wrote {out}: {args.model} + {where}, switched between {args.sw_rmin} and {args.sw_rmax} Å "
+          f"(identical to the model wherever every atom's nearest neighbours are farther than ~{args.sw_rmax} Å; "
+          "keep sw_rmax below the closest distance in the training data)")
+    return 0
+
+
+def _check_melt(args):
+    from glassjax.md.stability import hot_melt_check
+
+    res = hot_melt_check(_resolve(args.model), args.composition, args.atoms, args.temperature, args.ps,
+                         seed=args.seed, progress=not args.quiet, log=print)
+    print(("PASS: " if res.ok else "FAIL: ") + res.message)
+    return 0 if res.ok else 1

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import flax.linen as nn
 import jax
@@ -47,6 +47,8 @@ from glassjax.model import nlist as dpnl
 from glassjax.model.descriptor import DescriptorConfig, DescriptorSeA
 from glassjax.model.env_mat import environment_matrix, normalise
 from glassjax.model.fitting import EnergyFitting, FittingConfig
+from glassjax.model import pairtab
+from glassjax.model.pairtab import ZBLConfig
 from glassjax.model.typegroups import TypeCapacity, capacity_overflow
 
 
@@ -56,6 +58,7 @@ class DeepPotConfig:
 
     descriptor: DescriptorConfig
     fitting: FittingConfig = field(default_factory=FittingConfig)
+    zbl: Optional[ZBLConfig] = None     # DP + tabulated pair repulsion (DeePMD-kit's "zbl" model)
 
     @property
     def type_map(self):
@@ -74,17 +77,22 @@ class DeepPotConfig:
         return self.descriptor.sel
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"descriptor": {k: (list(v) if isinstance(v, tuple) else v)
-                               for k, v in dataclasses.asdict(self.descriptor).items()},
-                "fitting": {k: (list(v) if isinstance(v, tuple) else v)
-                            for k, v in dataclasses.asdict(self.fitting).items()}}
+        out = {"descriptor": {k: (list(v) if isinstance(v, tuple) else v)
+                              for k, v in dataclasses.asdict(self.descriptor).items()},
+               "fitting": {k: (list(v) if isinstance(v, tuple) else v)
+                           for k, v in dataclasses.asdict(self.fitting).items()}}
+        if self.zbl is not None:
+            out["zbl"] = self.zbl.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "DeepPotConfig":
         from glassjax.errors import ConfigError
 
         try:
-            return cls(DescriptorConfig(**data["descriptor"]), FittingConfig(**data.get("fitting", {})))
+            zbl = data.get("zbl")
+            return cls(DescriptorConfig(**data["descriptor"]), FittingConfig(**data.get("fitting", {})),
+                       None if zbl is None else ZBLConfig.from_dict(zbl))
         except (TypeError, KeyError) as exc:
             raise ConfigError(f"invalid DeepPot configuration: {exc}") from None
 
@@ -124,10 +132,29 @@ class DeepPotModule(nn.Module):
         e = EnergyFitting(self.config.fitting, t_n, dt, name="fitting")(d, types, static_types, touch_all)
         real = types >= 0
         t = jnp.where(real, types, 0)
-        e = jnp.where(real, e + bias_atom_e[t] + out_bias[t], 0.0)
+        if self.config.zbl is None:
+            e = e + bias_atom_e[t] + out_bias[t]
+        else:
+            e = self._with_pair_table(rij, valid, t, e + bias_atom_e[t], out_bias[t])
+        e = jnp.where(real, e, 0.0)
         if return_descriptor:
             return e, d
         return e
+
+
+    def _with_pair_table(self, rij, valid, t, e_dp, out_bias_atom):
+        """DeePMD-kit's DP + ZBL atomic energy (see :mod:`glassjax.model.pairtab`)."""
+        zc = self.config.zbl
+        dc = self.config.descriptor
+        dt = self.dtype
+        tab = self.variable("constants", "pairtab_data",
+                            lambda: jnp.zeros((dc.ntypes, dc.ntypes, max(zc.nspline, 1), 4), dt)).value
+        self.variable("constants", "pairtab_vdata", lambda: jnp.zeros((max(zc.nrows, 1), max(zc.ncols, 1)), dt))
+        r = jnp.sqrt(jnp.sum(jnp.where(valid[..., None], rij, 1.0) ** 2, axis=-1))
+        tj = jnp.asarray(np.repeat(np.arange(dc.ntypes), dc.sel), jnp.int32)      # (S,) section types
+        e_pair = 0.5 * jnp.sum(pairtab.pair_energies(tab, zc, t, tj, r, valid), axis=-1)
+        w = pairtab.zbl_weight(pairtab.softmin_distance(r, valid, zc.smin_alpha), zc.sw_rmin, zc.sw_rmax)
+        return pairtab.combine(e_dp, e_pair, w, out_bias_atom)
 
 
 def _static_types(types):

@@ -135,7 +135,9 @@ def model_from_dict(data: Dict[str, Any], path="<dict>") -> Tuple[Any, Dict[str,
 
     m = data.get("model", data)
     mtype = m.get("type", "standard")
-    _need(mtype == "standard", path, f"model type {mtype!r} is not supported (only standard energy models)")
+    if mtype == "zbl":
+        return _zbl_from_dict(m, path)
+    _need(mtype == "standard", path, f"model type {mtype!r} is not supported (only standard and zbl energy models)")
     desc, fit = m.get("descriptor"), m.get("fitting")
     _need(isinstance(desc, dict) and isinstance(fit, dict), path, "model has no descriptor/fitting")
     dtype_name = desc.get("type")
@@ -208,6 +210,58 @@ def model_from_dict(data: Dict[str, Any], path="<dict>") -> Tuple[Any, Dict[str,
     return cfg, {"params": params, "constants": constants}
 
 
+def _zbl_from_dict(m, path):
+    """A DeePMD-kit "zbl" model: ``models = [DP atomic model, pair table]`` combined by
+    ``sw_rmin``/``sw_rmax``/``smin_alpha``; the combined model's own ``out_bias`` is the one
+    applied (the DP sub-model's is not used by DeePMD-kit and is kept only for export)."""
+    import dataclasses
+
+    from glassjax.model.pairtab import ZBLConfig
+
+    models = m.get("models")
+    _need(isinstance(models, list) and len(models) == 2, path, "zbl model needs models = [DP model, pair table]")
+    dp, pt = models
+    _need(pt.get("type") == "pairtab", path, f"zbl model's second model has type {pt.get('type')!r}, not 'pairtab'")
+    _need(not m.get("atom_exclude_types") and not m.get("pair_exclude_types"), path,
+          "atom_exclude_types/pair_exclude_types are not supported")
+    cfg, variables = model_from_dict({"model": {**dp, "type": "standard"}}, path)
+    type_map = list(m.get("type_map") or cfg.type_map)
+    _need(type_map == list(cfg.type_map) and list(pt.get("type_map", type_map)) == type_map, path,
+          f"zbl model: the DP model and the pair table must share type_map {type_map}")
+    tab = pt.get("tab") or {}
+    tv = tab.get("@variables") or {}
+    _need(tv.get("tab_info") is not None and tv.get("tab_data") is not None, path, "pair table has no tab_info/tab_data")
+    rmin, hh, nspline, ntab = np.asarray(tv["tab_info"], np.float64).ravel()[:4]
+    nspline, ntab = int(nspline + 0.1), int(ntab + 0.1)
+    t_n = len(type_map)
+    _need(ntab == t_n, path, f"pair table has {ntab} types, the model {t_n}")
+    rcut_pt = float(pt.get("rcut", tab.get("rcut", cfg.rcut)))
+    _need(rcut_pt <= cfg.rcut + 1e-12, path,
+          f"pair table cutoff {rcut_pt} Å exceeds the descriptor's rcut {cfg.rcut} Å (not supported)")
+    vdata = tv.get("vdata")
+    vdata = np.zeros((1, 1)) if vdata is None else np.asarray(vdata, np.float64)
+    try:
+        zcfg = ZBLConfig(sw_rmin=float(m["sw_rmin"]), sw_rmax=float(m["sw_rmax"]),
+                         smin_alpha=float(m.get("smin_alpha") if m.get("smin_alpha") is not None else 0.1),
+                         rmin=float(rmin), hh=float(hh), nspline=nspline, rcut=rcut_pt,
+                         rmax=float(tab.get("rmax", rmin + hh * nspline)),
+                         nrows=int(vdata.shape[0]), ncols=int(vdata.shape[1]))
+    except KeyError as exc:
+        raise ModelError(f"{path}: zbl model has no {exc.args[0]}") from None
+    consts = dict(variables["constants"])
+    consts["dp_out_bias"] = consts["out_bias"]
+    mv = m.get("@variables", {})
+    if mv.get("out_bias") is not None:
+        consts["out_bias"] = np.asarray(mv["out_bias"], np.float64).reshape(-1, t_n)[0]
+    else:
+        consts["out_bias"] = np.zeros(t_n)
+    if mv.get("out_std") is not None:
+        consts["out_std"] = np.asarray(mv["out_std"], np.float64).reshape(-1, t_n)[0]
+    consts["pairtab_data"] = np.asarray(tv["tab_data"], np.float64).reshape(t_n, t_n, nspline, 4)
+    consts["pairtab_vdata"] = vdata
+    return dataclasses.replace(cfg, zbl=zcfg), {"params": variables["params"], "constants": consts}
+
+
 def _layer_dict(p, activation, resnet, precision):
     idt = p.get("idt")
     return {"@class": "Layer", "@version": 2, "bias": True, "use_timestep": idt is not None,
@@ -219,6 +273,8 @@ def _layer_dict(p, activation, resnet, precision):
 
 def model_to_dict(config, variables) -> Dict[str, Any]:
     """DeePMD-kit v3 model dictionary (the ``model`` entry of a ``.dp`` file)."""
+    if config.zbl is not None:
+        return _zbl_to_dict(config, variables)
     dc, fc = config.descriptor, config.fitting
     if dc.switch != "quintic":
         raise ModelError("only models with the quintic switch can be exported to DeePMD-kit "
@@ -287,16 +343,50 @@ def model_to_dict(config, variables) -> Dict[str, Any]:
     }
 
 
+def _zbl_to_dict(config, variables) -> Dict[str, Any]:
+    """DeePMD-kit's "zbl" model dictionary: DP atomic model + pair table + switch."""
+    import dataclasses
+
+    zc = config.zbl
+    consts = variables["constants"]
+    t_n = config.descriptor.ntypes
+    dp_consts = dict(consts)
+    dp_consts["out_bias"] = consts.get("dp_out_bias", np.zeros(t_n))
+    dp = model_to_dict(dataclasses.replace(config, zbl=None), {"params": variables["params"], "constants": dp_consts})
+    tab_data = np.asarray(consts["pairtab_data"], np.float64)
+    tab_info = np.array([zc.rmin, zc.hh, float(zc.nspline), float(t_n)])
+    tm = list(config.type_map)
+    base = {"type_map": tm, "atom_exclude_types": [], "pair_exclude_types": [], "rcond": None,
+            "preset_out_bias": None}
+    pairtab_d = {**base,
+                 "@variables": {"out_bias": np.zeros((1, t_n, 1)), "out_std": np.ones((1, t_n, 1))},
+                 "@class": "Model", "type": "pairtab", "@version": 2,
+                 "tab": {"@class": "PairTab", "@version": 1, "rmin": zc.rmin, "rmax": zc.rmax, "hh": zc.hh,
+                         "ntypes": t_n, "rcut": zc.rcut, "nspline": zc.nspline,
+                         "@variables": {"vdata": np.asarray(consts["pairtab_vdata"], np.float64),
+                                        "tab_info": tab_info, "tab_data": tab_data.reshape(-1)}},
+                 "rcut": zc.rcut, "sel": int(sum(config.descriptor.sel))}
+    return {**base,
+            "@variables": {"out_bias": np.asarray(consts["out_bias"], np.float64).reshape(1, t_n, 1),
+                           "out_std": np.asarray(consts["out_std"], np.float64).reshape(1, t_n, 1)},
+            "@class": "Model", "@version": 2, "type": "zbl", "models": [dp, pairtab_d], "weights": "mean",
+            "sw_rmin": zc.sw_rmin, "sw_rmax": zc.sw_rmax, "smin_alpha": zc.smin_alpha}
+
+
 def model_def_script(config) -> Dict[str, Any]:
     """A DeePMD-kit input-script ``model`` section describing this model."""
     dc, fc = config.descriptor, config.fitting
-    return {"type_map": list(dc.type_map),
-            "descriptor": {"type": "se_e2_a", "rcut": dc.rcut, "rcut_smth": dc.rcut_smth, "sel": list(dc.sel),
+    out = {"type_map": list(dc.type_map),
+           "descriptor": {"type": "se_e2_a", "rcut": dc.rcut, "rcut_smth": dc.rcut_smth, "sel": list(dc.sel),
                            "neuron": list(dc.neuron), "axis_neuron": dc.axis_neuron,
                            "type_one_side": dc.type_one_side, "resnet_dt": dc.resnet_dt,
                            "activation_function": dc.activation, "precision": dc.precision},
             "fitting_net": {"type": "ener", "neuron": list(fc.neuron), "resnet_dt": fc.resnet_dt,
                             "activation_function": fc.activation, "precision": fc.precision}}
+    if config.zbl is not None:
+        out.update({"use_srtab": "(stored in this file)", "sw_rmin": config.zbl.sw_rmin,
+                    "sw_rmax": config.zbl.sw_rmax, "smin_alpha": config.zbl.smin_alpha})
+    return out
 
 
 def load_dp(path):

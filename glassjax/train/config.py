@@ -16,6 +16,10 @@ Example (``train/lbs_small.toml``)::
     [model.fitting]
     neuron = [240, 240, 240]
 
+    [model.zbl]                         # optional: DP + ZBL (DeePMD-kit's use_srtab), a repulsive
+    sw_rmin = 0.7                       # wall at close contact; the model alone above sw_rmax
+    sw_rmax = 1.0                       # (keep it below the closest distance in the data)
+
     [learning_rate]                     # lr = start_lr * r^floor(step / decay_steps)
     start_lr = 1e-3
     stop_lr = 3.51e-8
@@ -33,6 +37,8 @@ Example (``train/lbs_small.toml``)::
     batch_size = 1
     ensemble = 1          # >1: members differing only in their initial seed, trained in one program
     devices = 1           # data-parallel over this many devices (0 = all); batch_size must divide
+    init_from = "runs/v1" # optional fine-tuning: weights and statistics from that run's newest
+                          # checkpoint (same model and ensemble size), fresh optimizer, step 0
     bucket = true         # batches of one atom count, padded to it (false: pad all to the largest;
                           # "composition": one composition per batch, atoms sorted by type and
                           # each type's networks run on its own atoms: about 4x faster for 4 types)
@@ -79,10 +85,30 @@ class FittingSection:
 
 
 @dataclass
+class ZBLSection:
+    """``[model.zbl]``: train a DP + pair-table model (DeePMD-kit's ``use_srtab``/``sw_rmin``/
+    ``sw_rmax``/``smin_alpha``; see :mod:`glassjax.model.pairtab`).  ``table``: a DeePMD-kit
+    pair-table file (relative to the config); left out, the ZBL repulsion of
+    :func:`glassjax.model.zbl.zbl_table` is used."""
+
+    sw_rmin: float = 0.7
+    sw_rmax: float = 1.0
+    smin_alpha: float = 0.1
+    table: Optional[str] = None
+
+    def __post_init__(self):
+        if not 0.0 <= self.sw_rmin < self.sw_rmax:
+            raise ConfigError(f"model.zbl: need 0 <= sw_rmin < sw_rmax (got {self.sw_rmin}, {self.sw_rmax} Å)")
+        if not self.smin_alpha > 0:
+            raise ConfigError(f"model.zbl.smin_alpha must be > 0 Å (got {self.smin_alpha})")
+
+
+@dataclass
 class ModelSection:
     type_map: Optional[List[str]] = None
     descriptor: DescriptorSection = field(default_factory=DescriptorSection)
     fitting: FittingSection = field(default_factory=FittingSection)
+    zbl: Optional[ZBLSection] = None
     energy_bias: str = "ridge"
     reference_energies: Dict[str, float] = field(default_factory=dict)
     precision: str = "float64"
@@ -119,6 +145,7 @@ class TrainingSection:
     ensemble: int = 1
     devices: int = 1
     bucket: Union[bool, str] = True
+    init_from: Optional[str] = None   # fine-tune: start from another run's newest checkpoint
 
     def __post_init__(self):
         for key in ("numb_steps", "batch_size", "disp_freq", "save_freq", "ensemble"):

@@ -34,7 +34,7 @@ import numpy as np
 import optax
 
 from glassjax import neighbors as nbl
-from glassjax.errors import ConfigError, DataError
+from glassjax.errors import ConfigError, DataError, GlassJaxError
 from glassjax.model.typegroups import TypeCapacity
 from glassjax.train.checkpoint import CheckpointManager
 from glassjax.train.config import TrainConfig
@@ -49,8 +49,9 @@ LCURVE_HEADER = ("#  step      rmse_val    rmse_trn    rmse_e_val  rmse_e_trn  r
 def neighbor_counts(frames_list, type_map, rcut: float) -> Dict[str, np.ndarray]:
     """Largest number of neighbours within ``rcut`` of each type, over all frames.
 
-    Returns ``{"per_type": (T,) int, "total": int, "images": (3,) int}`` where ``images``
-    is the periodic-image range any frame needs (for a shared static neighbour spec).
+    Returns ``{"per_type": (T,) int, "total": int, "images": (3,) int, "min_distance": float}``
+    where ``images`` is the periodic-image range any frame needs (for a shared static
+    neighbour spec) and ``min_distance`` the closest pair in the data, Å.
     Counted with numpy (:func:`glassjax.model.stats.periodic_pairs`): no compile per system size.
     """
     from glassjax.model.stats import periodic_pairs
@@ -59,18 +60,21 @@ def neighbor_counts(frames_list, type_map, rcut: float) -> Dict[str, np.ndarray]
     per_type = np.zeros(t_n, dtype=np.int64)
     total = 0
     images = np.zeros(3, dtype=np.int64)
+    dmin = np.inf
     for fr in frames_list:
         types = fr.types(type_map)
         n = len(types)
         img = np.max([nbl.images_needed(c, rcut) for c in fr.cells], axis=0)
         images = np.maximum(images, img)
         for pos, cell in zip(fr.positions, fr.cells):
-            i, j, _ = periodic_pairs(pos, cell, rcut)
+            i, j, d = periodic_pairs(pos, cell, rcut)
+            if len(d):
+                dmin = min(dmin, float(np.sqrt(np.min(np.sum(d * d, axis=1)))))
             counts = np.zeros((n, t_n), dtype=np.int64)
             np.add.at(counts, (i, types[j]), 1)
             per_type = np.maximum(per_type, counts.max(axis=0))
             total = max(total, int(counts.sum(axis=1).max(initial=0)))
-    return {"per_type": per_type, "total": int(total), "images": images}
+    return {"per_type": per_type, "total": int(total), "images": images, "min_distance": dmin}
 
 
 def auto_sel(max_counts, factor: float = 1.1) -> List[int]:
@@ -108,6 +112,7 @@ class Trainer:
         self.config = config
         self.progress = progress
         base = Path(base_dir)
+        self.base_dir = base
         tc = config.training
         data_path = Path(tc.data) if Path(tc.data).is_absolute() else base / tc.data
         if not data_path.is_file():
@@ -158,6 +163,25 @@ class Trainer:
                              activation=dsc.activation, switch=dsc.switch, precision=mc.precision),
             FittingConfig(neuron=tuple(config.model.fitting.neuron), resnet_dt=config.model.fitting.resnet_dt,
                           activation=config.model.fitting.activation, precision=mc.precision))
+        self.pair_table = None
+        if mc.zbl is not None:
+            from glassjax.model.pairtab import add_pair_table, read_table
+            from glassjax.model.zbl import zbl_table
+
+            zs = mc.zbl
+            if zs.table:
+                tpath = Path(zs.table) if Path(zs.table).is_absolute() else base / zs.table
+                rows, where = read_table(tpath, dsc.rcut), str(tpath)
+            else:
+                rows, where = zbl_table(type_map), "ZBL table"
+            dummy = {"params": {}, "constants": {}}
+            self.model_config, pt = add_pair_table(self.model_config, dummy, rows, zs.sw_rmin, zs.sw_rmax,
+                                                   zs.smin_alpha, where)
+            self.pair_table = pt["constants"]
+            closest = counts["min_distance"]
+            if closest < zs.sw_rmax:
+                raise ConfigError(f"model.zbl.sw_rmax = {zs.sw_rmax} Å but the data hold atoms {closest:.3f} Å "
+                                  "apart: the pair table would replace the model on training frames; lower sw_rmax")
         self.model = DeepPot(self.model_config, dtype=mc.precision)
         self.spec = nbl.NeighborSpec(dsc.rcut, 0.0, max(1, counts["total"]),
                                      tuple(int(i) for i in counts["images"]))
@@ -198,6 +222,8 @@ class Trainer:
 
         mc = self.config.model
         state = self._fresh_state()
+        if self.config.training.init_from:
+            return self._state_from_run(state)
         davg, dstd = environment_stats(self.model_config, self.train_frames,
                                        max_frames_per_system=self.config.training.stat_frames_per_system)
         with_e = [f for f in self.train_frames if f.energy is not None]
@@ -213,7 +239,40 @@ class Trainer:
             self.bias_info = (f"{fit.method} fit (composition-matrix rank {fit.rank} of {len(self.type_map)}), "
                               f"residual {fit.rmse_per_atom:.4f} eV/atom")
         state["constants"] = apply_stats(state, davg=davg, dstd=dstd, out_bias=bias)["constants"]
+        if self.pair_table is not None:
+            state["constants"] = {**state["constants"],
+                                  **{k: jnp.asarray(v, self.dtype) for k, v in self.pair_table.items()}}
         return state
+
+    def _state_from_run(self, state):
+        """Fine-tuning: parameters and statistics (davg/dstd, energy bias, pair table) of
+        another run's newest checkpoint; fresh optimizer state, step 0 (DeePMD-kit's
+        ``--init-model``)."""
+        from glassjax.train.checkpoint import CheckpointManager
+
+        src = Path(self.config.training.init_from)
+        if not src.is_absolute():
+            src = self.base_dir / src
+        mgr = CheckpointManager(src / "checkpoints" if (src / "checkpoints").is_dir() else src)
+        if mgr.latest_step() is None:
+            raise ConfigError(f"training.init_from: no checkpoint in {src} (give the output_dir of a "
+                              "glassjax training run, or its checkpoints folder)")
+        target = {**self._fresh_state(), "loader": {"epoch": 0, "step": 0}}
+        try:
+            restored, meta = mgr.restore(target)
+        except GlassJaxError as exc:
+            raise ConfigError(f"training.init_from: {exc} (fine-tuning needs the same model sizes, sel "
+                              "and ensemble size as that run)") from None
+        def shapes(tree):
+            return [np.shape(x) for x in jax.tree_util.tree_leaves(tree)]
+
+        if any(shapes(target[k]) != shapes(restored[k]) for k in ("params", "constants")):
+            raise ConfigError(f"training.init_from: the parameters in {mgr.directory} have other shapes than "
+                              "this configuration's model (same sizes, sel and ensemble size needed)")
+        self.bias_info = f"from {src} step {meta.get('step')} ({meta.get('energy_bias', '')})"
+        params = restored["params"]
+        return {"params": params, "constants": restored["constants"],
+                "opt_state": jax.vmap(self.optimizer.init)(params), "step": 0}
 
     def _fresh_state(self):
         """Seeded parameters (stacked over members), untouched constants, optimizer state."""

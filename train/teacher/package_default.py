@@ -3,6 +3,14 @@
     python train/teacher/package_default.py train/runs/default_potential \\
         --heldout default_potential.heldout.h5 --train-data default_potential.h5
 
+Before anything is written, every member must pass a hot-melt check
+(:func:`glassjax.md.stability.hot_melt_check`: a random 300-atom Li2O-2B2O3 glass, relaxed,
+then 2 ps of NVT at 3000 K; the MD member also on LBS-20-40-40): a candidate that blows up
+is refused (``--no-gate`` skips the check, for experiments only).  ``--zbl RMIN RMAX``
+first turns every member into a DP + ZBL model (DeePMD-kit's "zbl" type,
+:mod:`glassjax.model.pairtab`), identical to the trained member wherever no atom is
+closer to a neighbour than RMAX.
+
 Writes (atomically) ``glassjax/potentials/default/member_{k}.dp`` and ``info.json`` (teacher,
 data, training settings, held-out errors per system group: melt, glass, strained, ...,
 the issue's target group "LBS melts and glasses" (strained frames included) and the same
@@ -102,6 +110,33 @@ def write_test_sample(heldout_h5, dest: Path, per_system: int = 1, seed: int = 0
     return len(frames)
 
 
+def _add_zbl(src: Path, dst: Path, sw_rmin: float, sw_rmax: float) -> None:
+    """Write member ``src`` as a DP + ZBL model ``dst`` (DeePMD-kit's "zbl" type)."""
+    from glassjax.model import DeepPot, load_model, save_dp
+    from glassjax.model.pairtab import add_pair_table
+    from glassjax.model.zbl import zbl_table
+
+    model, v = load_model(src)
+    cfg, v2 = add_pair_table(model.config, v, zbl_table(model.type_map), sw_rmin, sw_rmax)
+    save_dp(dst, DeepPot(cfg, model.dtype), v2)
+
+
+def melt_gate(members, ps: float = 2.0, md_member: int = 0):
+    """Hot-melt checks (3000 K, random 300-atom glasses): every member on Li2O-2B2O3, the MD
+    member also on LBS-20-40-40.  Returns one dict per run (member, composition, ok, message)."""
+    from glassjax.md.stability import hot_melt_check
+
+    runs = [(k, "Li2O-2B2O3") for k in range(len(members))] + [(md_member, "LBS-20-40-40")]
+    out = []
+    for k, comp in runs:
+        r = hot_melt_check(members[k], comp, n_atoms=300, temperature=3000.0, ps=ps, seed=0)
+        out.append({"member": f"member_{k}", "composition": comp, "temperature_K": 3000.0, "ps": ps,
+                    "ok": r.ok, "message": r.message})
+        if not r.ok:
+            break
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path)
@@ -111,6 +146,10 @@ def main(argv=None):
     ap.add_argument("--dest", type=Path, default=ROOT / "glassjax" / "potentials" / "default")
     ap.add_argument("--note", default="", help="how the run was made, if not plainly from --config (stored in info.json)")
     ap.add_argument("--sample", type=Path, default=ROOT / "tests" / "data" / "default_potential" / "heldout.extxyz")
+    ap.add_argument("--zbl", nargs=2, type=float, metavar=("SW_RMIN", "SW_RMAX"),
+                    help="add the ZBL pair repulsion to every member, switched between these distances (Å)")
+    ap.add_argument("--no-gate", action="store_true", help="skip the hot-melt check (experiments only)")
+    ap.add_argument("--gate-ps", type=float, default=2.0, help="length of the hot-melt check, ps (default 2)")
     a = ap.parse_args(argv)
     from glassjax.atomic_write import atomic_path
     from glassjax.data.dataset import Dataset
@@ -119,10 +158,31 @@ def main(argv=None):
     members = sorted(a.run_dir.glob("member_*/model.dp"), key=lambda p: int(p.parent.name.split("_")[1]))
     if not members:
         raise SystemExit(f"{a.run_dir}: no member_*/model.dp found (train with ensemble >= 2 first)")
-    a.dest.mkdir(parents=True, exist_ok=True)
-    for k, p in enumerate(members):
-        shutil.copyfile(p, a.dest / f"member_{k}.tmp")
-        (a.dest / f"member_{k}.tmp").replace(a.dest / f"member_{k}.dp")
+    import tempfile
+
+    stage = Path(tempfile.mkdtemp(prefix="glassjax_package_"))
+    try:
+        staged = []
+        for k, p in enumerate(members):
+            out = stage / f"member_{k}.dp"
+            if a.zbl:
+                _add_zbl(p, out, *a.zbl)
+            else:
+                shutil.copyfile(p, out)
+            staged.append(out)
+        gate = [] if a.no_gate else melt_gate(staged, ps=a.gate_ps)
+        failed = [g for g in gate if not g["ok"]]
+        for g in gate:
+            print(f"hot-melt check {g['member']} {g['composition']}: {'PASS' if g['ok'] else 'FAIL'} ({g['message']})")
+        if failed:
+            raise SystemExit(f"{a.run_dir}: {len(failed)} hot-melt check(s) failed; nothing was written to "
+                             f"{a.dest} (add close-contact data, or a pair table: --zbl 0.7 1.0)")
+        a.dest.mkdir(parents=True, exist_ok=True)
+        for k, p in enumerate(staged):
+            shutil.copyfile(p, a.dest / f"member_{k}.tmp")
+            (a.dest / f"member_{k}.tmp").replace(a.dest / f"member_{k}.dp")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     errs = heldout_errors([a.dest / "member_0.dp"], a.heldout)
     # the other members, summarised (member 0 drives MD; all of them give the deviation)
     member_errs = [errs] + [heldout_errors([a.dest / f"member_{k}.dp"], a.heldout) for k in range(1, len(members))]
@@ -141,6 +201,9 @@ def main(argv=None):
         "training_frames": n_train,
         "training_systems": len(tr),
         "heldout_data": "an independent seed of Li2O-2B2O3, LB80, LBS-10-50-40, LBS-20-40-40 (melt, glass, strained)",
+        **({"pair_table": {"type": "ZBL (glassjax.model.zbl.zbl_table)", "sw_rmin": a.zbl[0], "sw_rmax": a.zbl[1],
+                           "smin_alpha": 0.1}} if a.zbl else {}),
+        "hot_melt_check": gate,
         "heldout_errors": errs,
         "heldout_force_rmse_per_member": member_summary,
         "units": {"energy": "eV/atom", "force": "eV/Å", "virial": "eV/atom"},

@@ -11,6 +11,11 @@ triaxially (-0.10 ... -0.20) and isotropically (+0.05) at 300 K and (some) 1200 
 randomly distorted and rattled Li2O and alpha-quartz crystals.  A second seed of four
 compositions is written with ``heldout`` in its name: never trained on, used for errors.
 
+``--strained-round K`` samples a strain-focused set instead (new seeds 10 + K, no held-out
+or crystal tasks): per composition a half-length melt and quench to a 300 K glass, then 3
+frames of each strained state (the states above plus triaxial -0.05, -0.125 and -0.175),
+every compressed state also at 1200 K; only the strained frames are kept.  Task names end in ``_s<K>`` (their own systems).
+
 Output: one extxyz per task in ``--out`` (frames carry ``segment`` and ``temperature`` in
 ``info``), written atomically, skipped when present (resumable).
 
@@ -34,8 +39,14 @@ STRAINS = [("ux-0.25", (-0.25, 0, 0), True), ("ux-0.15", (-0.15, 0, 0), False), 
            ("iso+0.05", (0.05,) * 3, False)]
 
 
-def tasks(n_atoms):
+STRAINS_EXTRA = [("tri-0.05", (-0.05,) * 3), ("tri-0.125", (-0.125,) * 3), ("tri-0.175", (-0.175,) * 3)]
+
+
+def tasks(n_atoms, strained_round=None):
     from glassjax.md.compositions import TABLE_II
+    if strained_round is not None:
+        return [dict(name=f"{c}_s{strained_round}", composition=c, seed=10 + strained_round, n_atoms=n_atoms,
+                     scale=0.5, profile="strain") for c in list(TABLE_II) + list(GLASS_DENSITY)]
     out = [dict(name=f"heldout_{c}", composition=c, seed=2, n_atoms=n_atoms, scale=0.5) for c in HELDOUT]
     out += [dict(name="crystal_Li2O", crystal="Li2O", seed=3), dict(name="crystal_quartz", crystal="quartz", seed=4)]
     out += [dict(name=c, composition=c, seed=1, n_atoms=n_atoms, scale=1.0) for c in list(TABLE_II) + list(GLASS_DENSITY)]
@@ -126,6 +137,16 @@ def _frames_glass(task, log):
     pos, cell, mom = md(pos, cell, mom, np.linspace(2000.0, 300.0, n(1600)), "quench", 8)
     pos, cell, mom = md(pos, cell, mom, [300.0] * n(800), "glass", 4)
     gpos, gcell, gmom = pos, cell, mom
+    if task.get("profile") == "strain":
+        states = [(nm, e) for nm, e, _ in STRAINS] + STRAINS_EXTRA
+        for name, eps in states:
+            d = np.diag(1.0 + np.asarray(eps, float))
+            p3, c3, m3 = md(gpos @ d, gcell @ d, gmom, [300.0] * 300, f"strain:{name}", 3)
+            if min(eps) < 0:
+                md(p3, c3, m3, [1200.0] * 300, f"strainhot:{name}", 3)
+        frames = [f for f in frames if f.info["segment"].startswith("strain")]
+        log(f"{task['name']}: {len(frames)} frames, {len(symbols)} atoms")
+        return frames
     md(gpos, gcell, gmom, [900.0] * n(600), "warm", 3)
     for name, eps, hot in STRAINS:
         d = np.diag(1.0 + np.asarray(eps, float))
@@ -142,6 +163,7 @@ def main(argv=None):
     ap.add_argument("--atoms", type=int, default=100)
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--part", default="0/1", help="run only the tasks k, k+n, ... of 'k/n' (parallel runs)")
+    ap.add_argument("--strained-round", type=int, help="strain-focused set with seed 10 + K (see above)")
     a = ap.parse_args(argv)
     import ase.io
 
@@ -150,7 +172,7 @@ def main(argv=None):
     enable_x64()
     a.out.mkdir(parents=True, exist_ok=True)
     k, nparts = (int(x) for x in a.part.split("/"))
-    todo = [t for t in tasks(a.atoms) if (not a.only or t["name"] in a.only)][k::nparts]
+    todo = [t for t in tasks(a.atoms, a.strained_round) if (not a.only or t["name"] in a.only)][k::nparts]
     for t in todo:
         dest = a.out / f"{t['name']}.extxyz"
         if dest.exists():

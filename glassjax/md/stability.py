@@ -1,0 +1,98 @@
+"""Is a potential safe to melt on?  A short hot NVT run from a freshly built random glass.
+
+A low held-out force error does not make a potential usable: a model that was never shown
+two atoms closer than a bond length can pull them together in a 2500-3000 K melt, where
+random starting structures and hot collisions reach such distances within picoseconds
+(glassjax's third default-potential candidate did: two atoms 0.125 Å apart by step 500).
+:func:`hot_melt_check` runs exactly what a melt-quench starts with:
+
+1. build a random glass of ``composition`` (``n_atoms``, Table II density when known),
+2. FIRE-relax it ``relax_steps`` steps,
+3. NVT (Nose-Hoover chain) at ``temperature`` K for ``ps`` ps, 1 fs steps,
+
+and reports whether the MD engine's blow-up checks (non-finite values, two atoms closer
+than 0.5 Å, a neighbour section overflowing ``sel``) stopped it, or the thermostat lost
+control: the mean temperature of the second half of the run more than ``t_tolerance``
+(default 25 %) above the target (a short run may still be below it while it equilibrates;
+runaway heating is the failure), which is what a model with a spurious deep well does
+behind a repulsive wall (atoms fall in, the energy goes into heat faster than the
+thermostat removes it, and the integrator stops conserving energy).  It writes into a
+temporary folder unless ``workdir`` is given.  ``glassjax model check-melt`` runs it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+
+@dataclass
+class MeltCheck:
+    """Outcome of :func:`hot_melt_check`."""
+
+    ok: bool
+    composition: str
+    n_atoms: int
+    temperature: float
+    steps: int
+    message: str
+
+
+def hot_melt_check(model, composition: str = "Li2O-2B2O3", n_atoms: int = 300, temperature: float = 3000.0,
+                   ps: float = 2.0, seed: int = 0, relax_steps: int = 200, dt: float = 0.001,
+                   precision: str = "float32", t_tolerance: float = 0.25, workdir=None, progress: bool = False, log: Callable[[str], None] = lambda s: None) -> MeltCheck:
+    """Run the check for a model file (``.dp`` or checkpoint) or ``"default"``; see the module doc.
+
+    ``precision``: of the MD (float32 as ``glassjax demo`` and most production runs; float64
+    needs JAX x64 mode)."""
+    from glassjax.demo import build_density, potential_entry, to_toml
+    from glassjax.errors import SimulationError
+    from glassjax.md import recipe as R
+
+    density, _ = build_density(composition)
+    steps = int(round(ps / dt))
+    recipe = {
+        "potential": potential_entry(str(model)),
+        "system": {"composition": composition, "n_atoms": int(n_atoms), "density": float(density), "seed": int(seed)},
+        "run": {"output": ".", "chunk": min(500, steps), "every": min(50, steps), "seed": int(seed),
+                "precision": str(precision)},
+        "stage": [{"name": "relax", "type": "minimize", "fmax": 0.2, "max_steps": int(relax_steps)},
+                  {"name": "hot", "ensemble": "nvt", "dt": dt, "tau_t": 0.1,
+                   "temperature": [["hold", float(temperature), float(ps)]],
+                   "initial_temperature": float(temperature)}],
+    }
+    with tempfile.TemporaryDirectory(prefix="glassjax_meltcheck_") as tmp:
+        folder = Path(workdir) if workdir is not None else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "recipe.toml"
+        path.write_text(to_toml(recipe, header=f"hot-melt check of {model}"))
+        rec = R.load_recipe(path)
+        try:
+            out, atoms = R.run_stages(rec, 0, progress=progress, log=log)
+        except SimulationError as exc:
+            return MeltCheck(False, composition, int(n_atoms), float(temperature), steps, str(exc))
+        t_run = _temperatures(out / "2_hot" / "thermo.csv")
+    t_mean = float(np.mean(t_run[len(t_run) // 2:])) if len(t_run) else float("nan")
+    t_max = float(np.max(t_run)) if len(t_run) else float("nan")
+    if not t_mean <= (1.0 + t_tolerance) * temperature:
+        return MeltCheck(False, composition, len(atoms), float(temperature), steps,
+                         f"{composition}: the thermostat lost control: mean temperature {t_mean:.0f} K over the "
+                         f"second half (target {temperature:g} K, highest {t_max:.0f} K); the model has a "
+                         "spurious well (look for unphysically short bonds in the trajectory)")
+    return MeltCheck(True, composition, len(atoms), float(temperature), steps,
+                     f"{composition}: {len(atoms)} atoms stayed intact for {ps:g} ps at {temperature:g} K "
+                     f"(second-half mean {t_mean:.0f} K, highest {t_max:.0f} K)")
+
+
+def _temperatures(thermo_csv: Path) -> np.ndarray:
+    """The T_K column of a glassjax thermo log (empty if the file is missing)."""
+    if not Path(thermo_csv).is_file():
+        return np.zeros(0)
+    import csv
+
+    with open(thermo_csv, newline="") as f:
+        return np.array([float(row["T_K"]) for row in csv.DictReader(f)])

@@ -1,0 +1,27 @@
+"""The hot-melt stability check (glassjax.md.stability, `glassjax model check-melt`)."""
+
+from pathlib import Path
+
+import pytest
+
+from glassjax.md.stability import hot_melt_check
+
+REF = Path(__file__).resolve().parent / "data" / "deepmd_models"
+
+
+def test_default_potential_survives_a_short_hot_melt(tmp_path):
+    res = hot_melt_check("default", "Li2O-2B2O3", n_atoms=60, temperature=3000.0, ps=0.1, workdir=tmp_path)
+    assert res.ok, res.message
+    assert res.steps == 100 and "stayed intact" in res.message
+
+
+def test_a_model_that_cannot_see_its_neighbours_fails_the_check(tmp_path, capsys):
+    # DeePMD-kit's model with sel [3, 4, 2, 9]: a glass has more neighbours, so the strict
+    # energy is NaN and the MD engine stops; the check reports it instead of raising
+    from glassjax.cli import main
+
+    model = REF / "lbs_pair_smallsel.dp"
+    res = hot_melt_check(model, "Li2O-2B2O3", n_atoms=60, ps=0.1, workdir=tmp_path / "a")
+    assert not res.ok and "blew up" in res.message and "sel" in res.message
+    assert main(["model", "check-melt", str(model), "--atoms", "60", "--ps", "0.1", "-q"]) == 1
+    assert "FAIL" in capsys.readouterr().out
