@@ -141,7 +141,6 @@ class DeepPotModule(nn.Module):
             return e, d
         return e
 
-
     def _with_pair_table(self, rij, valid, t, e_dp, out_bias_atom):
         """DeePMD-kit's DP + ZBL atomic energy (see :mod:`glassjax.model.pairtab`)."""
         zc = self.config.zbl

@@ -242,6 +242,15 @@ def add_pair_table(config, variables, vdata, sw_rmin: float, sw_rmax: float, smi
     :func:`read_table` / :func:`glassjax.model.zbl.zbl_table`); the pair table's cutoff is
     the descriptor's rcut.
     """
+    new_cfg, consts = pair_table_config(config, vdata, sw_rmin, sw_rmax, smin_alpha, where)
+    new_vars = {"params": variables["params"], "constants": {**variables["constants"], **consts}}
+    return new_cfg, new_vars
+
+
+def pair_table_config(config, vdata, sw_rmin: float, sw_rmax: float, smin_alpha: float = 0.1,
+                      where: str = "pair table"):
+    """``(config with the pair table, its constants)`` for a DeepPotConfig without one
+    (the table's cutoff is the descriptor's rcut; its types must match the type_map)."""
     import dataclasses
 
     if config.zbl is not None:
@@ -252,6 +261,4 @@ def add_pair_table(config, variables, vdata, sw_rmin: float, sw_rmax: float, smi
         raise ModelError(f"{where}: {ntypes} types in the table but {config.descriptor.ntypes} in the model's "
                          f"type_map {list(config.type_map)}")
     zcfg, consts = make_table(vdata, config.rcut, sw_rmin, sw_rmax, smin_alpha, where)
-    new_cfg = dataclasses.replace(config, zbl=zcfg)
-    new_vars = {"params": variables["params"], "constants": {**variables["constants"], **consts}}
-    return new_cfg, new_vars
+    return dataclasses.replace(config, zbl=zcfg), consts

@@ -165,7 +165,7 @@ class Trainer:
                           activation=config.model.fitting.activation, precision=mc.precision))
         self.pair_table = None
         if mc.zbl is not None:
-            from glassjax.model.pairtab import add_pair_table, read_table
+            from glassjax.model.pairtab import pair_table_config, read_table
             from glassjax.model.zbl import zbl_table
 
             zs = mc.zbl
@@ -174,10 +174,8 @@ class Trainer:
                 rows, where = read_table(tpath, dsc.rcut), str(tpath)
             else:
                 rows, where = zbl_table(type_map), "ZBL table"
-            dummy = {"params": {}, "constants": {}}
-            self.model_config, pt = add_pair_table(self.model_config, dummy, rows, zs.sw_rmin, zs.sw_rmax,
-                                                   zs.smin_alpha, where)
-            self.pair_table = pt["constants"]
+            self.model_config, self.pair_table = pair_table_config(self.model_config, rows, zs.sw_rmin,
+                                                                   zs.sw_rmax, zs.smin_alpha, where)
             closest = counts["min_distance"]
             if closest < zs.sw_rmax:
                 raise ConfigError(f"model.zbl.sw_rmax = {zs.sw_rmax} Å but the data hold atoms {closest:.3f} Å "
@@ -223,7 +221,7 @@ class Trainer:
         mc = self.config.model
         state = self._fresh_state()
         if self.config.training.init_from:
-            return self._state_from_run(state)
+            return self._state_from_run(state)   # statistics come with the weights
         davg, dstd = environment_stats(self.model_config, self.train_frames,
                                        max_frames_per_system=self.config.training.stat_frames_per_system)
         with_e = [f for f in self.train_frames if f.energy is not None]
@@ -246,8 +244,8 @@ class Trainer:
 
     def _state_from_run(self, state):
         """Fine-tuning: parameters and statistics (davg/dstd, energy bias, pair table) of
-        another run's newest checkpoint; fresh optimizer state, step 0 (DeePMD-kit's
-        ``--init-model``)."""
+        another run's newest checkpoint, restored into the shapes of the fresh ``state``;
+        fresh optimizer state, step 0 (DeePMD-kit's ``--init-model``)."""
         from glassjax.train.checkpoint import CheckpointManager
 
         src = Path(self.config.training.init_from)
@@ -257,7 +255,7 @@ class Trainer:
         if mgr.latest_step() is None:
             raise ConfigError(f"training.init_from: no checkpoint in {src} (give the output_dir of a "
                               "glassjax training run, or its checkpoints folder)")
-        target = {**self._fresh_state(), "loader": {"epoch": 0, "step": 0}}
+        target = {**state, "loader": {"epoch": 0, "step": 0}}
         try:
             restored, meta = mgr.restore(target)
         except GlassJaxError as exc:
