@@ -25,3 +25,15 @@ def test_a_model_that_cannot_see_its_neighbours_fails_the_check(tmp_path, capsys
     assert not res.ok and "blew up" in res.message and "sel" in res.message
     assert main(["model", "check-melt", str(model), "--atoms", "60", "--ps", "0.1", "-q"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_temperature_verdict():
+    from glassjax.md.stability import temperature_verdict
+
+    heating = [2100, 2400, 6100, 8100, 5900, 10700, 10600, 18600, 25100, 19000]   # a runaway (K)
+    ok, what = temperature_verdict(heating, 3000.0)
+    assert not ok and "second-half mean 16800 K" in what
+    ok, _ = temperature_verdict([3000, 1500, 1800, 2000, 2900, 3100], 3000.0)  # still equilibrating
+    assert ok
+    assert temperature_verdict([3000, 3700, 3800, 3800], 3000.0)[0] is False          # 3800 > 1.25 x 3000
+    assert temperature_verdict([], 3000.0)[0] is False

@@ -69,6 +69,8 @@ def register(subparsers) -> None:
     p.add_argument("--temperature", type=float, default=3000.0, help="K (default 3000)")
     p.add_argument("--ps", type=float, default=2.0, help="length of the hot run, ps (default 2)")
     p.add_argument("--seed", type=int, default=0, help="builder and velocity seed (default 0)")
+    p.add_argument("-o", "--output", help="keep the run (recipe, relaxed structure, H5MD trajectory, thermo "
+                   "log) in this folder instead of a temporary one")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_check_melt)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
@@ -190,6 +192,6 @@ def _check_melt(args):
     from glassjax.md.stability import hot_melt_check
 
     res = hot_melt_check(_resolve(args.model), args.composition, args.atoms, args.temperature, args.ps,
-                         seed=args.seed, progress=not args.quiet, log=print)
+                         seed=args.seed, workdir=args.output, progress=not args.quiet, log=print)
     print(("PASS: " if res.ok else "FAIL: ") + res.message)
     return 0 if res.ok else 1

@@ -44,7 +44,8 @@ class MeltCheck:
 
 def hot_melt_check(model, composition: str = "Li2O-2B2O3", n_atoms: int = 300, temperature: float = 3000.0,
                    ps: float = 2.0, seed: int = 0, relax_steps: int = 200, dt: float = 0.001,
-                   precision: str = "float32", t_tolerance: float = 0.25, workdir=None, progress: bool = False, log: Callable[[str], None] = lambda s: None) -> MeltCheck:
+                   precision: str = "float32", t_tolerance: float = 0.25, workdir=None, progress: bool = False,
+                   log: Callable[[str], None] = lambda s: None) -> MeltCheck:
     """Run the check for a model file (``.dp`` or checkpoint) or ``"default"``; see the module doc.
 
     ``precision``: of the MD (float32 as ``glassjax demo`` and most production runs; float64
@@ -76,16 +77,26 @@ def hot_melt_check(model, composition: str = "Li2O-2B2O3", n_atoms: int = 300, t
         except SimulationError as exc:
             return MeltCheck(False, composition, int(n_atoms), float(temperature), steps, str(exc))
         t_run = _temperatures(out / "2_hot" / "thermo.csv")
-    t_mean = float(np.mean(t_run[len(t_run) // 2:])) if len(t_run) else float("nan")
-    t_max = float(np.max(t_run)) if len(t_run) else float("nan")
-    if not t_mean <= (1.0 + t_tolerance) * temperature:
+    ok, what = temperature_verdict(t_run, temperature, t_tolerance)
+    if not ok:
+        keep = "" if workdir is not None else " (keep the run with `glassjax model check-melt ... -o DIR`)"
         return MeltCheck(False, composition, len(atoms), float(temperature), steps,
-                         f"{composition}: the thermostat lost control: mean temperature {t_mean:.0f} K over the "
-                         f"second half (target {temperature:g} K, highest {t_max:.0f} K); the model has a "
-                         "spurious well (look for unphysically short bonds in the trajectory)")
+                         f"{composition}: the thermostat lost control: {what}; the model has a spurious well "
+                         f"(look for unphysically short bonds in the trajectory{keep})")
     return MeltCheck(True, composition, len(atoms), float(temperature), steps,
-                     f"{composition}: {len(atoms)} atoms stayed intact for {ps:g} ps at {temperature:g} K "
-                     f"(second-half mean {t_mean:.0f} K, highest {t_max:.0f} K)")
+                     f"{composition}: {len(atoms)} atoms stayed intact for {ps:g} ps at {temperature:g} K ({what})")
+
+
+def temperature_verdict(t_run, target: float, tolerance: float = 0.25):
+    """``(ok, summary)``: is the mean of the second half of the temperature log ``t_run`` (K)
+    at most ``(1 + tolerance) * target``?  (Below the target is fine: a short run may still be
+    equilibrating.)  An empty log is not ok."""
+    t_run = np.asarray(t_run, dtype=float)
+    if t_run.size == 0:
+        return False, "no temperatures were logged"
+    t_mean = float(np.mean(t_run[t_run.size // 2:]))
+    summary = f"second-half mean {t_mean:.0f} K, highest {float(np.max(t_run)):.0f} K, target {target:g} K"
+    return bool(t_mean <= (1.0 + tolerance) * target), summary
 
 
 def _temperatures(thermo_csv: Path) -> np.ndarray:
