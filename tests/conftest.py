@@ -33,3 +33,26 @@ def b2o3_dir() -> Path:
     if not B2O3_DIR.is_dir():
         pytest.skip(f"B2O3 fixture set not found at {B2O3_DIR} (it is never copied into the project)")
     return B2O3_DIR
+
+
+@pytest.fixture(scope="session")
+def teacher_script():
+    """``teacher_script(name)``: import ``train/teacher/<name>.py`` as a module (the scripts
+    import each other by bare name, so their folder is on ``sys.path`` while one loads)."""
+    import importlib.util
+    import sys
+
+    folder = REPO / "train" / "teacher"
+
+    def load(name):
+        sys.path.insert(0, str(folder))
+        try:
+            spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod
+            spec.loader.exec_module(mod)
+            return mod
+        finally:
+            sys.path.pop(0)
+
+    return load

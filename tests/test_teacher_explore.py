@@ -10,10 +10,6 @@ candidates with a stand-in teacher into generate.py's npz format, and resuming.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import ase.io
 import jax
 import numpy as np
@@ -23,24 +19,9 @@ from glassjax.calculator import GlassJaxCalculator
 from glassjax.model import load_model
 from glassjax.model.dpfile import save_dp
 
-REPO = Path(__file__).resolve().parents[1]
-TEACHER = REPO / "train" / "teacher"
-
-
-def _load(name):
-    sys.path.insert(0, str(TEACHER))
-    try:
-        spec = importlib.util.spec_from_file_location(name, TEACHER / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.pop(0)
-
 
 @pytest.fixture(scope="module")
-def round1(tmp_path_factory, test_data):
+def round1(tmp_path_factory, test_data, teacher_script):
     tmp = tmp_path_factory.mktemp("al")
     model, variables = load_model(test_data / "md_models" / "teter_distilled_lb.dp")
     rng = np.random.default_rng(0)
@@ -50,7 +31,7 @@ def round1(tmp_path_factory, test_data):
     m1 = tmp / "member_1.dp"
     save_dp(m1, model.config, perturbed)
     models = [test_data / "md_models" / "teter_distilled_lb.dp", m1]
-    ex = _load("explore")
+    ex = teacher_script("explore")
     sched = ex.Schedule(n_atoms=40, melt_ps=0.05, quench_ps=0.05, glass_ps=0.02, every=10, compress_rate=-1.0,
                         compress_to=-0.03, tension_rate=1.0, tension_to=0.03, snapshot=0.01)
     out = tmp / "round1"
@@ -80,9 +61,9 @@ def test_candidates_and_their_deviations(round1):
             assert a.info["max_devi_f"] == pytest.approx(dev.max(), rel=1e-3, abs=1e-4)
 
 
-def test_label_and_resume(round1, tmp_path):
+def test_label_and_resume(round1, tmp_path, teacher_script):
     ex, models, out, rows = round1
-    label = _load("label")
+    label = teacher_script("label")
     teacher = GlassJaxCalculator(str(models[0]))  # a stand-in teacher: any ASE calculator
     n = label.label_file(out / "candidates" / "LB70_compressed.extxyz", teacher, tmp_path)
     data = np.load(tmp_path / "LB70_compressed.npz")
@@ -91,7 +72,7 @@ def test_label_and_resume(round1, tmp_path):
     # generate.py --to-h5 turns the labels into one training system named <glass>_<segment>
     from glassjax.data.dataset import read_dataset
 
-    gen = _load("generate")
+    gen = teacher_script("generate")
     gen.to_dataset([tmp_path], tmp_path / "al.h5")
     (system,) = read_dataset(tmp_path / "al.h5")
     assert system.name == "LB70_compressed"
@@ -105,11 +86,11 @@ def test_label_and_resume(round1, tmp_path):
     assert [(s["segment"], int(s["written"])) for s in summary] == [(r["segment"], r["written"]) for r in rows]
 
 
-def test_label_script_skips_runs_without_candidates(round1, tmp_path, monkeypatch):
+def test_label_script_skips_runs_without_candidates(round1, tmp_path, monkeypatch, teacher_script):
     """A run with no candidate frames leaves an empty extxyz (write_flagged); label.py must
     label the other files, write nothing for the empty one and stop (it once crashed on it)."""
     ex, models, out, rows = round1
-    label = _load("label")
+    label = teacher_script("label")
     configs = tmp_path / "candidates"
     configs.mkdir()
     (configs / "LB70_empty.extxyz").write_text("")

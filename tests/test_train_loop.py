@@ -7,6 +7,7 @@ each jit compile happens a few times only.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -36,6 +37,16 @@ def _config(data, out, steps=120, **training):
         learning_rate=LearningRateSection(start_lr=1e-2, stop_lr=2e-3, decay_steps=40),
         training=TrainingSection(data=str(data), numb_steps=steps, batch_size=2, disp_freq=10, save_freq=20,
                                  val_batches=6, output_dir=str(out), stat_frames_per_system=4, **training))
+
+
+@pytest.fixture(scope="module")
+def plain_run(water_h5, tmp_path_factory):
+    """A 20-step run of the small model (the ZBL and fine-tuning tests start from it)."""
+    path, _ = water_h5
+    cfg = _config(path, tmp_path_factory.mktemp("plain"), steps=20)
+    tr = Trainer(cfg, progress=False)
+    tr.run()
+    return cfg, tr
 
 
 def test_sel_auto_matches_a_direct_neighbour_count(water_h5):
@@ -97,7 +108,7 @@ def test_bad_configs_fail_before_any_compute(water_h5, tmp_path):
         load_train_config(toml)
 
 
-def test_training_a_dp_zbl_model(water_h5, tmp_path):
+def test_training_a_dp_zbl_model(water_h5, plain_run, tmp_path):
     """[model.zbl]: on data where no atom comes closer than sw_rmax the pair table has zero
     weight, so training follows the plain model's run exactly; the exported DeePMD-kit
     "zbl" model then adds the repulsive wall at close contact."""
@@ -105,15 +116,15 @@ def test_training_a_dp_zbl_model(water_h5, tmp_path):
     from glassjax.train.config import ZBLSection
 
     path, fr = water_h5
-    plain_cfg = _config(path, tmp_path / "plain", steps=20)
+    plain_cfg, _ = plain_run
+    plain_dir = Path(plain_cfg.training.output_dir)
     zbl_cfg = replace(plain_cfg, model=replace(plain_cfg.model, zbl=ZBLSection(sw_rmin=0.5, sw_rmax=0.8)),
                       training=replace(plain_cfg.training, output_dir=str(tmp_path / "zbl")))
-    Trainer(plain_cfg, progress=False).run()
     Trainer(zbl_cfg, progress=False).run()
     np.testing.assert_allclose(read_lcurve(tmp_path / "zbl" / "lcurve.out"),
-                               read_lcurve(tmp_path / "plain" / "lcurve.out"), rtol=1e-10, atol=1e-14)
+                               read_lcurve(plain_dir / "lcurve.out"), rtol=1e-10, atol=1e-14)
     m, v = load_model(tmp_path / "zbl" / "model.dp", dtype="float64")
-    m0, v0 = load_model(tmp_path / "plain" / "model.dp", dtype="float64")
+    m0, v0 = load_model(plain_dir / "model.dp", dtype="float64")
     assert m.config.zbl is not None and m0.config.zbl is None
     types = m.types_from_species(fr.species)
     pos, cell = np.array(fr.positions[0]), np.array(fr.cells[0])
@@ -128,14 +139,13 @@ def test_training_a_dp_zbl_model(water_h5, tmp_path):
         Trainer(replace(zbl_cfg, model=replace(zbl_cfg.model, zbl=ZBLSection(sw_rmin=0.5, sw_rmax=1.2))))
 
 
-def test_fine_tuning_starts_from_another_runs_weights(water_h5, tmp_path):
+def test_fine_tuning_starts_from_another_runs_weights(water_h5, plain_run, tmp_path):
     """training.init_from: weights and statistics of the source run, fresh optimizer at step
     0; its first validation equals the source model's, and a different model size is refused."""
     path, _ = water_h5
-    src = Trainer(_config(path, tmp_path / "src", steps=20), progress=False)
-    src.run()
+    src_cfg, src = plain_run
     ft_cfg = _config(path, tmp_path / "ft", steps=20)
-    ft_cfg = replace(ft_cfg, training=replace(ft_cfg.training, init_from=str(tmp_path / "src")))
+    ft_cfg = replace(ft_cfg, training=replace(ft_cfg.training, init_from=src_cfg.training.output_dir))
     ft = Trainer(ft_cfg, progress=False)
     st = ft.initial_state()
     assert st["step"] == 0

@@ -293,10 +293,20 @@ def _system_name(task: str, kind: str) -> str:
     return base if base.endswith(f"_{kind}") else f"{base}_{kind}"
 
 
-def to_dataset(paths, h5_path, heldout_path=None, val_fraction: float = 0.1, seed: int = 0):
+def to_dataset(paths, h5_path, heldout_path=None, val_fraction: float = 0.1, seed: int = 0, base=None,
+               max_force=None, pair_floor: bool = False):
     """Write the teacher frames as glassjax HDF5 datasets: one system per (task, segment kind:
     melt/hot/quench/glass/warm/strain/strainhot/crystal...).  The ``heldout/*`` tasks (an
-    independent seed, never trained on) go to ``heldout_path`` (default: ``<h5>.heldout.h5``)."""
+    independent seed, never trained on) go to ``heldout_path`` (default: ``<h5>.heldout.h5``).
+    ``base``: an existing dataset whose systems (and train/validation split) come first; the
+    new systems are split with its seed and fraction.  ``max_force`` (eV/Å): frames whose largest
+    teacher force component exceeds it are left out (the teacher's own failures: SevenNet-0
+    returns forces of 1e3-1e10 eV/Å on configurations with several atoms ~0.5-0.9 Å apart).
+    ``pair_floor``: also leave out frames with a pair closer than
+    ``close_contacts.TEACHER_FLOOR`` (where the teacher's repulsion has already failed)."""
+    import shutil
+
+    from glassjax.atomic_write import atomic_path
     from glassjax.data.dataset import write_dataset
     from glassjax.data.frames import Frames
     h5_path = Path(h5_path)
@@ -305,8 +315,23 @@ def to_dataset(paths, h5_path, heldout_path=None, val_fraction: float = 0.1, see
     train, held = [], []
     for name, d in sorted(tasks.items()):
         seg = np.asarray([str(s).split(":")[0] for s in d["segment"]])
-        for kind in sorted(set(seg)):
-            sel = seg == kind
+        keep = np.ones(len(seg), bool)
+        if max_force is not None:
+            keep = np.abs(d["forces"]).max(axis=(1, 2)) <= max_force
+            if not keep.all():
+                print(f"{name}: {int((~keep).sum())} of {len(keep)} frames left out (teacher force above "
+                      f"{max_force:g} eV/Å)")
+        if pair_floor:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from close_contacts import below_floor
+            symbols = [str(s) for s in d["species"]]
+            for k in np.flatnonzero(keep):
+                close = below_floor(symbols, d["positions"][k], d["cells"][k])
+                if close:
+                    keep[k] = False
+                    print(f"{name} frame {k}: left out, pairs closer than the teacher's floor: {', '.join(close)}")
+        for kind in sorted(set(seg[keep])):
+            sel = (seg == kind) & keep
             fr = Frames(species=np.asarray([str(s) for s in d["species"]]),
                         positions=d["positions"][sel].astype(np.float64),
                         cells=d["cells"][sel].astype(np.float64),
@@ -316,7 +341,12 @@ def to_dataset(paths, h5_path, heldout_path=None, val_fraction: float = 0.1, see
                         source=[f"teacher:{name}:{kind}@{i}" for i in range(int(sel.sum()))],
                         name=_system_name(name, kind))
             (held if name.startswith("heldout") else train).append(fr)
-    write_dataset(h5_path, train, val_fraction=val_fraction, seed=seed)
+    if base is not None:
+        with atomic_path(h5_path, suffix=".h5") as tmp:
+            shutil.copyfile(base, tmp)
+            write_dataset(tmp, train, append=True)
+    else:
+        write_dataset(h5_path, train, val_fraction=val_fraction, seed=seed)
     if held:
         write_dataset(heldout_path, held, val_fraction=0.0, seed=seed)
     return train, held
@@ -336,10 +366,16 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*", help="run only these task names")
     ap.add_argument("--bundle", type=int, default=0, help="pack outputs into at most this many files in OUT/bundles")
     ap.add_argument("--to-h5", type=Path, help="convert npz files/folders (positional) to a glassjax HDF5 dataset")
+    ap.add_argument("--base", type=Path, help="with --to-h5: start from this dataset's systems and split")
+    ap.add_argument("--max-force", type=float, help="with --to-h5: leave out frames with a teacher force "
+                    "component above this (eV/Å)")
+    ap.add_argument("--pair-floor", action="store_true", help="with --to-h5: leave out frames with a pair "
+                    "closer than close_contacts.TEACHER_FLOOR (Å)")
     ap.add_argument("inputs", nargs="*")
     a = ap.parse_args(argv)
     if a.to_h5:
-        train, held = to_dataset(a.inputs or [a.out], a.to_h5)
+        train, held = to_dataset(a.inputs or [a.out], a.to_h5, base=a.base, max_force=a.max_force,
+                                 pair_floor=a.pair_floor)
         for what, systems in (("training", train), ("held-out", held)):
             print(f"{what}: {len(systems)} systems, {sum(len(f.energy) for f in systems)} frames")
         return 0

@@ -158,6 +158,14 @@ def main(argv=None):
     members = sorted(a.run_dir.glob("member_*/model.dp"), key=lambda p: int(p.parent.name.split("_")[1]))
     if not members:
         raise SystemExit(f"{a.run_dir}: no member_*/model.dp found (train with ensemble >= 2 first)")
+    if a.zbl:  # the pair table must not touch what the networks were fitted to
+        from glassjax.train.trainer import neighbor_counts
+        ds = Dataset(a.train_data)
+        closest = neighbor_counts(ds.all_frames(), ds.elements, max(a.zbl[1], 1.0) + 0.5)["min_distance"]
+        if closest < a.zbl[1]:
+            raise SystemExit(f"--zbl: sw_rmax = {a.zbl[1]} Å but {a.train_data} holds atoms {closest:.3f} Å apart; "
+                             f"the pair table would replace the model on training frames (lower sw_rmax)")
+        print(f"closest pair in {a.train_data}: {closest:.3f} Å (ZBL switched off above {a.zbl[1]} Å)")
     import tempfile
 
     stage = Path(tempfile.mkdtemp(prefix="glassjax_package_"))
