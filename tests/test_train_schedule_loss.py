@@ -88,3 +88,33 @@ def test_frames_without_virial_do_not_contribute():
                            start_pref_v=1.0, limit_pref_v=1.0)
     loss, _ = energy_loss(pred, batch, prefs, 1.0, 1.0)
     np.testing.assert_allclose(float(loss), 1.0 / n)  # only frame 0: mean(1^2)/N
+
+
+def test_relative_force_loss_matches_direct_sum():
+    """loss.relative_f = c (DeePMD-kit's option): force errors divided by |F_label| + c per
+    atom; the energy and virial terms and the reported absolute rmse_f are unchanged."""
+    rng = np.random.default_rng(4)
+    n, nmax = 6, 9
+    f_hat = rng.normal(size=(n, 3)) * np.array([[0.5], [1.0], [2.0], [50.0], [200.0], [1.0]])  # two close contacts
+    f = f_hat + rng.normal(size=(n, 3))
+    garbage = rng.normal(size=(nmax - n, 3)) * 100
+    batch = {"energy": jnp.asarray([1.0]), "virial": jnp.asarray(rng.normal(size=(1, 3, 3))),
+             "forces": jnp.asarray(np.concatenate([f_hat, garbage])[None]),
+             "atom_mask": jnp.asarray((np.arange(nmax) < n)[None]), "natoms": jnp.asarray([n])}
+    pred = {"energy": jnp.asarray([1.3]), "virial": jnp.asarray(rng.normal(size=(1, 3, 3))),
+            "forces": jnp.asarray(np.concatenate([f, -garbage])[None])}
+    c = 1.5
+    base = LossPrefactors(start_pref_e=0.02, limit_pref_e=1.0, start_pref_f=1000, limit_pref_f=1.0,
+                          start_pref_v=0.5, limit_pref_v=0.1)
+    rel = LossPrefactors(**{**base.__dict__, "relative_f": c})
+    lr = 1e-4
+    l_abs, m_abs = energy_loss(pred, batch, base, lr, 1e-3)
+    l_rel, m_rel = energy_loss(pred, batch, rel, lr, 1e-3)
+    p_f = 1.0 + (1000 - 1.0) * lr / 1e-3
+    direct_abs = sum(np.sum((f[i] - f_hat[i]) ** 2) for i in range(n)) / (3 * n)
+    direct_rel = sum(np.sum((f[i] - f_hat[i]) ** 2) / (np.linalg.norm(f_hat[i]) + c) ** 2 for i in range(n)) / (3 * n)
+    np.testing.assert_allclose(float(l_rel) - float(l_abs), p_f * (direct_rel - direct_abs), rtol=1e-10)
+    assert float(m_rel["rmse_f"]) == pytest.approx(float(m_abs["rmse_f"]), rel=1e-12)
+    assert float(m_rel["rmse_f"]) == pytest.approx(np.sqrt(direct_abs), rel=1e-12)
+    with pytest.raises(ConfigError, match="relative_f must be > 0"):
+        LossPrefactors(relative_f=0.0)

@@ -30,6 +30,7 @@ Example (``train/lbs_small.toml``)::
     limit_pref_e = 1.0
     start_pref_f = 1000.0
     limit_pref_f = 1.0
+    # relative_f = 1.0                  # optional: force errors relative to |F_label| + this (eV/Å)
 
     [training]
     data = "data.h5"

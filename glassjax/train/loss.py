@@ -7,7 +7,10 @@ With N_f the number of real atoms of frame f, and the sums over frames averaged:
       + p_v * < sum_ab (W_fab - W^_fab)^2 / 9 / N_f^k >
 
 k = 1 reproduces DeePMD-kit's default ("legacy", ``intensive_ener_virial = false``);
-k = 2 its intensive variant.  The prefactors move linearly with the learning rate from
+k = 2 its intensive variant.  With ``relative_f = c`` (eV/Å, DeePMD-kit's option of that name)
+the force term uses the relative error ``(F_fi - F^_fi) / (|F^_fi| + c)``, so atoms with large
+label forces (close contacts, dense glass) do not set the scale of the fit; the reported
+``rmse_f`` stays the absolute error.  The prefactors move linearly with the learning rate from
 their start to their limit values: ``p = limit + (start - limit) * lr / start_lr``.  Frames
 without a label (``has_energy`` etc. False) do not contribute to that term.
 """
@@ -15,7 +18,7 @@ without a label (``has_energy`` etc. False) do not contribute to that term.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional
 
 import jax.numpy as jnp
 
@@ -29,6 +32,13 @@ class LossPrefactors:
     start_pref_v: float = 0.0
     limit_pref_v: float = 0.0
     intensive: bool = False
+    relative_f: Optional[float] = None
+
+    def __post_init__(self):
+        if self.relative_f is not None and not self.relative_f > 0:
+            from glassjax.errors import ConfigError
+            raise ConfigError(f"loss.relative_f must be > 0 eV/Å (got {self.relative_f}); leave it out for "
+                              "the absolute force loss")
 
     def at(self, lr, start_lr):
         """(p_e, p_f, p_v) at learning rate ``lr``."""
@@ -74,6 +84,9 @@ def energy_loss(pred: Dict, batch: Dict, prefs: LossPrefactors, lr, start_lr):
     n_f = jnp.maximum(jnp.sum(atom_w), 1.0)
     loss_f = jnp.sum(se_f * atom_w) / (3.0 * n_f)
     rmse_f = jnp.sqrt(loss_f)
+    if prefs.relative_f is not None:
+        scale = jnp.linalg.norm(batch["forces"], axis=-1) + prefs.relative_f  # (B, N)
+        loss_f = jnp.sum(se_f / scale**2 * atom_w) / (3.0 * n_f)
 
     se_v = jnp.mean((pred["virial"] - batch["virial"]) ** 2, axis=(-2, -1))
     loss_v = _masked_frame_mean(se_v / natoms**k, has_v)

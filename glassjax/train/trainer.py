@@ -199,7 +199,7 @@ class Trainer:
                                  decay_steps=lr.decay_steps)
         lc = config.loss
         self.prefs = LossPrefactors(lc.start_pref_e, lc.limit_pref_e, lc.start_pref_f, lc.limit_pref_f,
-                                    lc.start_pref_v, lc.limit_pref_v, lc.intensive)
+                                    lc.start_pref_v, lc.limit_pref_v, lc.intensive, lc.relative_f)
         self.optimizer = _optimizer(self.schedule)
         self.ckpt = CheckpointManager(self.out_dir / "checkpoints", keep=3)
         self._compiled = None
