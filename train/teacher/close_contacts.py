@@ -58,18 +58,24 @@ TEACHER_FLOOR = {
 }
 
 
+def pairs_below(atoms, limit, skip=()):
+    """``[(i, j, r)]``: the pairs ``i < j`` of ``atoms`` (minimum image) closer than
+    ``limit(pair_key)`` Å, leaving out the pairs in ``skip`` (limits are at most 2 Å)."""
+    sym = atoms.get_chemical_symbols()
+    d = atoms.get_all_distances(mic=True)
+    np.fill_diagonal(d, np.inf)
+    for i, j in skip:
+        d[i, j] = d[j, i] = np.inf
+    return [(int(i), int(j), float(d[i, j])) for i, j in np.argwhere(d < 2.0)
+            if i < j and d[i, j] < limit(_pair_key(sym[i], sym[j]))]
+
+
 def below_floor(symbols, positions, cell):
     """The pairs (``"A-B r"``) of a periodic frame closer than :data:`TEACHER_FLOOR` allows."""
     import ase
     a = ase.Atoms(list(symbols), positions=positions, cell=cell, pbc=True)
-    d = a.get_all_distances(mic=True)
-    np.fill_diagonal(d, np.inf)
-    out = []
-    for i, j in np.argwhere(d < 1.6):
-        key = _pair_key(symbols[i], symbols[j])
-        if i < j and d[i, j] < TEACHER_FLOOR.get(key, 1.0):
-            out.append(f"{key[0]}-{key[1]} {d[i, j]:.2f}")
-    return out
+    return [f"{'-'.join(_pair_key(symbols[i], symbols[j]))} {r:.2f}"
+            for i, j, r in pairs_below(a, lambda key: TEACHER_FLOOR.get(key, 1.0))]
 
 
 # How often each pair is chosen (relative), where the frame has both elements.
@@ -120,16 +126,9 @@ def choose_pair(atoms, key, rng, n_nearest: int = 8, exclude=(), max_r: float = 
 def _too_close(atoms, pushed, windows=None) -> bool:
     """Is any pair other than the ``pushed`` ones closer than its window's lower end?  (Moving a
     pair can carry an atom into a third one; such a frame is not the intended contact.)"""
-    sym = atoms.get_chemical_symbols()
-    d = atoms.get_all_distances(mic=True)
-    np.fill_diagonal(d, np.inf)
-    for i, j in pushed:
-        d[i, j] = d[j, i] = np.inf
-    for i, j in np.argwhere(d < 2.0):
-        key = _pair_key(sym[i], sym[j])
-        if i < j and d[i, j] < min(WINDOWS.get(key, (1.0,))[0], (windows or {}).get(key, (9.0,))[0]):
-            return True
-    return False
+    def limit(key):
+        return min(WINDOWS.get(key, (1.0,))[0], (windows or {}).get(key, (9.0,))[0])
+    return bool(pairs_below(atoms, limit, skip=pushed))
 
 
 def close_frame(atoms, rng, n_pairs: int, max_shift: float = 1.0, tries: int = 20, windows=None):

@@ -312,6 +312,9 @@ def to_dataset(paths, h5_path, heldout_path=None, val_fraction: float = 0.1, see
     h5_path = Path(h5_path)
     heldout_path = Path(heldout_path) if heldout_path else h5_path.with_suffix(".heldout.h5")
     tasks = load_tasks(paths)
+    if pair_floor:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from close_contacts import below_floor
     train, held = [], []
     for name, d in sorted(tasks.items()):
         seg = np.asarray([str(s).split(":")[0] for s in d["segment"]])
@@ -322,8 +325,6 @@ def to_dataset(paths, h5_path, heldout_path=None, val_fraction: float = 0.1, see
                 print(f"{name}: {int((~keep).sum())} of {len(keep)} frames left out (teacher force above "
                       f"{max_force:g} eV/Å)")
         if pair_floor:
-            sys.path.insert(0, str(Path(__file__).resolve().parent))
-            from close_contacts import below_floor
             symbols = [str(s) for s in d["species"]]
             for k in np.flatnonzero(keep):
                 close = below_floor(symbols, d["positions"][k], d["cells"][k])
