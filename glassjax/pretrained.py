@@ -5,8 +5,7 @@ universal potential SevenNet-0 (a PBE-trained graph network whose weights ship i
 wheel).  It is **not** the potential of the two seed papers (their DFT data and models are
 not public): it reproduces the teacher, with the errors reported in
 ``docs/default_potential.md``, and inherits the teacher's PBE biases.  How it was made
-(``train/teacher/generate.py``, ``train/default_potential_v8.toml`` and the configs
-it was fine-tuned from) is documented there too.
+(``train/teacher/generate.py``, ``train/default_potential.toml``) is documented there too.
 
 Files, in ``glassjax/potentials/default/``: ``member_0.dp`` ... ``member_{K-1}.dp`` (the
 ensemble; member 0 is the one used for MD) and ``info.json`` (teacher, data, training

@@ -171,12 +171,15 @@ def test_info_reports_heldout_per_system():
 def test_close_contact_is_repulsive_and_the_melt_gate_passed(default_calc, glass):
     """Pushing an O atom onto its B neighbour raises the energy steadily, with the force
     pushing them apart (with a ZBL wall, by at least half the ZBL B-O repulsion, 36 eV at
-    0.5 Å); and the package step's hot-melt checks, recorded in info.json, all passed."""
+    0.5 Å); and the package step's gate (every member's relaxation of the Table II starts,
+    the hot-melt checks), recorded in info.json, all passed."""
     from glassjax.model import load_model, zbl
     from glassjax.pretrained import default_info, default_model_path
     info = default_info()
     assert info["hot_melt_check"] and all(g["ok"] for g in info["hot_melt_check"])
     assert {g["composition"] for g in info["hot_melt_check"]} >= {"Li2O-2B2O3", "LBS-20-40-40"}
+    relaxed = {g["member"] for g in info["hot_melt_check"] if g["composition"].startswith("Table II relaxation")}
+    assert relaxed == {f"member_{k}" for k in range(info["ensemble"])}  # every member relaxed the 18 starts
     model, _ = load_model(default_model_path())
     a = glass.copy()
     a.calc = default_calc

@@ -10,6 +10,8 @@ References:
 * the same batch padded by 50 atoms at random far-away positions instead of 5 at the
   origin (padding never influences real atoms);
 * the batch sharded over 4 CPU devices (subprocess) against the unsharded run;
+* batched FIRE (the sweep's relaxation of its random starts) against the single-system
+  FIRE of glassjax.md.minimize on each unpadded glass;
 * the sweep's 4B against an ASE neighbour-list count on its final structures, and its
   experimental columns against glassjax.md.compositions.TABLE_II.
 """
@@ -133,6 +135,37 @@ def test_batched_teter_energy_matches_classical_per_system(systems):
         np.testing.assert_allclose(np.asarray(f[i, :n]), np.asarray(ref.forces), atol=1e-9)
         assert np.all(np.asarray(f[i, n:]) == 0.0)  # padding atoms feel nothing
         np.testing.assert_allclose(np.asarray(w[i]), np.asarray(ref.virial), atol=1e-8)
+
+
+def test_batched_fire_follows_single_system_fire(systems):
+    """batched_fire on the padded batch against glassjax.md.minimize.fire on each unpadded
+    system: the same FIRE path (positions after 40 iterations), the energy and largest force
+    at the end against the single-system Teter/Du function; padding atoms never move; and
+    with a reachable threshold every member converges and then stops moving."""
+    from glassjax.md.minimize import fire
+
+    state, params, spec = _batch(systems, pad=5)
+    relaxed, spec2, residual, steps = B.batched_fire(FACTORY, state, params, spec, fmax=1e-6, max_steps=40)
+    assert steps == 40
+    for i, s in enumerate(systems):
+        n = len(s["atoms"])
+        st = s["state"]
+        ref = fire(s["efn"], st.positions, st.cell, st.nl, s["spec"], fmax=1e-6, max_steps=40)
+        assert ref.steps == 40
+        np.testing.assert_allclose(np.asarray(relaxed.positions[i, :n]), np.asarray(ref.positions), atol=1e-8)
+        np.testing.assert_array_equal(np.asarray(relaxed.positions[i, n:]), np.asarray(state.positions[i, n:]))
+        e_ref, g_ref = jax.value_and_grad(s["efn"])(ref.positions, st.cell, ref.nl)
+        assert float(relaxed.energy[i]) == pytest.approx(float(e_ref), rel=1e-10)
+        assert float(e_ref) < float(st.energy) - 1.0  # 40 FIRE steps from a random start gain eV
+        assert residual[i] == pytest.approx(float(jnp.max(jnp.linalg.norm(g_ref, axis=1))), rel=1e-8)
+        np.testing.assert_allclose(np.asarray(relaxed.forces[i, :n]), -np.asarray(g_ref), atol=1e-8)
+    conv, _, residual, steps = B.batched_fire(FACTORY, relaxed, params, spec2, fmax=0.3, max_steps=2000)
+    assert steps < 2000 and np.all(residual <= 0.3)
+    again, _, _, steps_again = B.batched_fire(FACTORY, conv, params, spec2, fmax=0.3, max_steps=2000)
+    assert steps_again == 1  # one force evaluation finds every member converged
+    np.testing.assert_array_equal(np.asarray(again.positions), np.asarray(conv.positions))
+    with pytest.raises(ConfigError, match="fmax > 0"):
+        B.batched_fire(FACTORY, conv, params, spec2, fmax=0.0)
 
 
 @pytest.mark.parametrize("label", ["nvt", "npt"])

@@ -405,6 +405,7 @@ npt_ps = 0.01
 quench_ensemble = "npt"
 chunk = 10
 every = 5
+relax_steps = 30
 """
 
 
@@ -433,6 +434,7 @@ def test_sweep_recipe_drives_table2_sweep(tmp_path, monkeypatch, capsys):
     assert isinstance(potential, BatchPotential) and potential.cutoff == 8.0
     assert names == ["LB70", "LBS-10-50-40"]
     assert kw["n_atoms"] == 40 and kw["rate"] == 100000 and kw["quench_ensemble"] == "npt" and kw["skin"] == 1.0
+    assert kw["relax_steps"] == 30 and "relax_fmax" not in kw  # the sweep's own default
     assert (tmp_path / "out" / "table2.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["simulate", str(recipe), "-q"]) == 0 and len(calls) == 1  # finished: skipped
     # a model without Si for a sweep with an LBS glass: one error naming Si and the model
@@ -443,6 +445,9 @@ def test_sweep_recipe_drives_table2_sweep(tmp_path, monkeypatch, capsys):
     recipe.write_text(SWEEP.replace('"LB70"', '"LB71"'))
     assert main(["simulate", str(recipe), "-q"]) == 2
     assert "LB71" in capsys.readouterr().err
+    recipe.write_text(SWEEP.replace("relax_steps = 30", "relax_steps = 2.5"))
+    assert main(["simulate", str(recipe), "-q"]) == 2
+    assert "relax_steps" in capsys.readouterr().err and len(calls) == 1
 
 
 def test_report_from_on_the_fly_records_on_different_strain_grids(tmp_path):

@@ -8,6 +8,7 @@
                                                    DP + ZBL model (DeePMD-kit's "zbl" type): a
                                                    repulsive wall at close contact, unchanged above sw_rmax
     glassjax model check-melt [MODEL] [--composition C --atoms N --temperature K --ps T]
+    glassjax model check-relax [MODEL] [--glasses ID ... --atoms N --floor A]
                                                    is it safe to melt on? random glass, relax, NVT
                                                    at 3000 K; exit status 1 if the MD blew up
 
@@ -73,6 +74,21 @@ def register(subparsers) -> None:
                    "log) in this folder instead of a temporary one")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_check_melt)
+
+    p = sub.add_parser("check-relax", help="relaxation check: FIRE-relax random starts of the Table II glasses; "
+                       "fails if atoms collapse together",
+                       description="Build random starts of the Table II glasses (all 18, or --glasses), FIRE-relax "
+                       "them in one batch on MODEL and fail (exit status 1) if any two atoms end closer than "
+                       "--floor Å: a spurious short-range well that a melt started there falls into.")
+    p.add_argument("model", nargs="?", default="default",
+                   help="DeePMD-kit .dp file or glassjax checkpoint (default: the shipped default potential)")
+    p.add_argument("--glasses", nargs="+", metavar="ID", help="Table II glass IDs (default: all 18)")
+    p.add_argument("--atoms", type=int, default=150, help="atom target per glass (default 150)")
+    p.add_argument("--seed", type=int, default=0, help="builder seed of the first glass (default 0)")
+    p.add_argument("--steps", type=int, default=200, help="FIRE iterations at most (default 200)")
+    p.add_argument("--floor", type=float, default=1.0, help="closest allowed distance, Å (default 1.0)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-glass table")
+    p.set_defaults(func=_check_relax)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
@@ -186,6 +202,22 @@ def _add_zbl(args):
           f"(identical to the model wherever every atom's nearest neighbours are farther than ~{args.sw_rmax} Å; "
           "keep sw_rmax below the closest distance in the training data)")
     return 0
+
+
+def _check_relax(args):
+    from glassjax.errors import ConfigError
+
+    from glassjax.md.compositions import TABLE_II
+    from glassjax.md.stability import relax_check
+
+    bad = [g for g in (args.glasses or []) if g not in TABLE_II]
+    if bad:
+        raise ConfigError(f"--glasses: {bad} are not Table II glasses; choose from {list(TABLE_II)}")
+    precision = "float64" if getattr(args, "x64", False) else "float32"
+    res = relax_check(_resolve(args.model), args.glasses, n_atoms=args.atoms, seed=args.seed, steps=args.steps,
+                      floor=args.floor, precision=precision, progress=not args.quiet)
+    print(("PASS: " if res.ok else "FAIL: ") + res.message)
+    return 0 if res.ok else 1
 
 
 def _check_melt(args):

@@ -721,6 +721,93 @@ def batch_energy_forces_virial(make_energy_fn: Callable, positions, cells, nl: N
     return jax.vmap(one)(positions, cells, nl, params)
 
 
+class _BatchFire(NamedTuple):
+    state: MDState
+    v: jax.Array  # (B, N, 3)
+    dt: jax.Array  # (B,)
+    alpha: jax.Array  # (B,)
+    n_pos: jax.Array  # (B,)
+    fmax: jax.Array  # (B,)
+    step: jax.Array
+    overflow: jax.Array
+
+
+@partial(jax.jit, static_argnames=("make_energy_fn", "spec"))
+def _batched_fire_loop(make_energy_fn, c: _BatchFire, params, shared, spec: NeighborSpec, fmax_target,
+                       max_steps, max_step_len):
+    from glassjax.md.minimize import fire_move
+
+    def cond(c):
+        return (c.step < max_steps) & jnp.any(c.fmax > fmax_target) & (~c.overflow)
+
+    def body(c):
+        st = update_batch_lists(c.state, spec)
+        _, f, _ = batch_energy_forces_virial(make_energy_fn, st.positions, st.cell, st.nl, params, shared)
+        f = jnp.where(st.atom_mask[..., None], f, 0.0)
+        dr, v, dt, alpha, n_pos, fmax = jax.vmap(fire_move, in_axes=(0, 0, 0, 0, 0, None, None))(
+            f, c.v, c.dt, c.alpha, c.n_pos, fmax_target, max_step_len)
+        overflow = jnp.any(st.nl.overflow)
+        dr = jnp.where(overflow, 0.0, dr)  # forces from an overflowing list are incomplete
+        return _BatchFire(state=st._replace(positions=st.positions + dr), v=v, dt=dt, alpha=alpha, n_pos=n_pos,
+                          fmax=fmax, step=c.step + 1, overflow=overflow)
+
+    return jax.lax.while_loop(cond, body, c)
+
+
+def batched_fire(make_energy_fn: Callable, state: MDState, params, spec: NeighborSpec, shared=None,
+                 fmax: float = 0.2, max_steps: int = 200, max_step: float = 0.2,
+                 max_reallocations: int = 5) -> Tuple[MDState, NeighborSpec, np.ndarray, int]:
+    """FIRE-relax the atoms of every system of a batch at fixed cells, in one jitted loop.
+
+    Each system follows :func:`glassjax.md.minimize.fire` (fixed cell, same FIRE parameters)
+    with its own time step and mixing and stops moving once its largest force is at most
+    ``fmax``; the loop ends when every system has converged or after ``max_steps``
+    iterations.  Use it on random starts (:func:`glassjax.md.builder.build_glass`) before a
+    hot melt: an unrelaxed start can have forces of tens of eV/Å.
+
+    Args:
+        make_energy_fn, state, params, spec, shared: as :func:`batched_step` (momenta,
+            cells and thermostat variables are kept).
+        fmax: convergence threshold, eV/Å; max_steps: iteration limit; max_step: largest
+            move per iteration, Å.
+
+    Returns:
+        ``(state, spec, fmax, steps)``: the state at the relaxed positions (energy, forces
+        and virial recomputed, lists rebuilt), the possibly enlarged spec, the (B,) largest
+        residual force per system (eV/Å) and the iterations run.
+    """
+    if fmax <= 0 or max_steps < 1 or max_step <= 0:
+        raise ConfigError(f"batched_fire: need fmax > 0, max_steps >= 1, max_step > 0 "
+                          f"(got {fmax}, {max_steps}, {max_step})")
+    from glassjax.md.minimize import FIRE_ALPHA0, FIRE_DT0
+
+    b = n_systems(state)
+    dtype = state.positions.dtype
+    done = 0
+    for _ in range(max_reallocations + 1):
+        c = _BatchFire(state=state, v=jnp.zeros_like(state.positions), dt=jnp.full((b,), FIRE_DT0, dtype),
+                       alpha=jnp.full((b,), FIRE_ALPHA0, dtype), n_pos=jnp.zeros((b,), jnp.int32),
+                       fmax=jnp.full((b,), jnp.inf, dtype), step=jnp.asarray(0), overflow=jnp.asarray(False))
+        c = _batched_fire_loop(make_energy_fn, c, params, shared, spec, float(fmax), int(max_steps - done),
+                               float(max_step))
+        done += int(c.step)
+        state = c.state
+        if not bool(c.overflow):
+            break
+        state, spec = reallocate_batch(state, spec, capacity_factor=1.5, image_margin=1.0,
+                                       min_capacity=int(1.3 * int(jnp.max(state.nl.max_count))))
+    else:
+        raise SimulationError("batched_fire: neighbour lists kept overflowing; a structure may be collapsing")
+    state = rebuild_batch(state, spec)
+    if bool(jnp.any(state.nl.overflow)):
+        state, spec = reallocate_batch(state, spec, capacity_factor=1.5, image_margin=1.0,
+                                       min_capacity=int(1.3 * int(jnp.max(state.nl.max_count))))
+    e, f, w = batch_energy_forces_virial(make_energy_fn, state.positions, state.cell, state.nl, params, shared)
+    f = jnp.where(state.atom_mask[..., None], f, 0.0)
+    residual = np.sqrt(np.max(np.sum(to_host(f) ** 2, axis=-1), axis=-1))
+    return state._replace(energy=e, forces=f, virial=w), spec, residual, done
+
+
 def init_batch(potential: "BatchPotential", structures: Sequence, temperatures, seed: int = 0, skin: float = 1.0,
                n_max: Optional[int] = None, chain: int = 3, dtype=None, capacity: Optional[int] = None,
                capacity_factor: float = 1.3) -> Tuple[MDState, Any, NeighborSpec]:

@@ -64,11 +64,45 @@ def _enthalpy(energy_fn, u, eta, cell0, nl, p_ext, n):
     return energy_fn(u @ d, cell, nl) + jnp.trace(p_ext) / 3.0 * vol
 
 
+FIRE_DT0, FIRE_ALPHA0 = 0.1, 0.1  # ASE's starting time step and mixing
+
+
+def fire_move(f, v, dt, alpha, n_pos, fmax_target, max_step_len):
+    """One FIRE update of one system (pure; vmap it for a batch).
+
+    Args:
+        f: (M, 3) generalised forces, eV/Å; v: (M, 3) FIRE velocities.
+        dt, alpha, n_pos: FIRE's time step, mixing and count of downhill steps (scalars).
+        fmax_target: convergence threshold, eV/Å; max_step_len: largest move, Å.
+
+    Returns:
+        ``(dr, v, dt, alpha, n_pos, fmax)``: the (M, 3) move (zero once ``fmax`` = the
+        largest row norm of ``f`` is at most ``fmax_target``) and the new FIRE variables.
+    """
+    dt_max, n_min, f_inc, f_dec, a_start, f_a = 1.0, 5, 1.1, 0.5, FIRE_ALPHA0, 0.99
+    fmax = jnp.sqrt(jnp.max(jnp.sum(f * f, axis=1)))
+    power = jnp.sum(f * v)
+    vnorm = jnp.sqrt(jnp.sum(v * v))
+    fnorm = jnp.sqrt(jnp.sum(f * f))
+    mixed = (1.0 - alpha) * v + alpha * vnorm * f / jnp.maximum(fnorm, 1e-300)
+    up = power > 0
+    v = jnp.where(up, mixed, 0.0)
+    grow = up & (n_pos > n_min)
+    dt = jnp.where(up, jnp.where(grow, jnp.minimum(dt * f_inc, dt_max), dt), dt * f_dec)
+    alpha = jnp.where(up, jnp.where(grow, alpha * f_a, alpha), a_start)
+    n_pos = jnp.where(up, n_pos + 1, 0)
+    v = v + dt * f
+    dr = dt * v
+    longest = jnp.sqrt(jnp.max(jnp.sum(dr * dr, axis=1)))
+    dr = dr * jnp.minimum(1.0, max_step_len / jnp.maximum(longest, 1e-300))
+    dr = jnp.where(fmax <= fmax_target, 0.0, dr)
+    return dr, v, dt, alpha, n_pos, fmax
+
+
 @partial(jax.jit, static_argnames=("energy_fn", "spec", "cell_ens", "max_steps"))
 def _fire_loop(energy_fn, state: _Fire, cell0, spec: NeighborSpec, cell_ens: Optional[Ensemble], p_ext,
                fmax_target, max_steps: int, max_step_len):
     n = state.u.shape[0]
-    dt_max, n_min, f_inc, f_dec, a_start, f_a = 1.0, 5, 1.1, 0.5, 0.1, 0.99
 
     def gen_forces(u, eta, nl):
         e, (gu, ge) = jax.value_and_grad(_enthalpy, argnums=(1, 2))(energy_fn, u, eta, cell0, nl, p_ext, n)
@@ -86,23 +120,7 @@ def _fire_loop(energy_fn, state: _Fire, cell0, spec: NeighborSpec, cell_ens: Opt
         d = jnp.eye(3, dtype=s.u.dtype) + s.eta / n
         nl = neighbors.update(s.nl, s.u @ d, cell0 @ d, spec)
         e, f = gen_forces(s.u, s.eta, nl)
-        fmax = jnp.sqrt(jnp.max(jnp.sum(f * f, axis=1)))
-        power = jnp.sum(f * s.v)
-        vnorm = jnp.sqrt(jnp.sum(s.v * s.v))
-        fnorm = jnp.sqrt(jnp.sum(f * f))
-        mixed = (1.0 - s.alpha) * s.v + s.alpha * vnorm * f / jnp.maximum(fnorm, 1e-300)
-        up = power > 0
-        v = jnp.where(up, mixed, 0.0)
-        grow = up & (s.n_pos > n_min)
-        dt = jnp.where(up, jnp.where(grow, jnp.minimum(s.dt * f_inc, dt_max), s.dt), s.dt * f_dec)
-        alpha = jnp.where(up, jnp.where(grow, s.alpha * f_a, s.alpha), a_start)
-        n_pos = jnp.where(up, s.n_pos + 1, 0)
-        v = v + dt * f
-        dr = dt * v
-        longest = jnp.sqrt(jnp.max(jnp.sum(dr * dr, axis=1)))
-        dr = dr * jnp.minimum(1.0, max_step_len / jnp.maximum(longest, 1e-300))
-        converged = fmax <= fmax_target
-        dr = jnp.where(converged, 0.0, dr)
+        dr, v, dt, alpha, n_pos, fmax = fire_move(f, s.v, s.dt, s.alpha, s.n_pos, fmax_target, max_step_len)
         u = s.u + dr[:n]
         eta = s.eta + dr[n:]
         return _Fire(u=u, eta=eta, v=v, dt=dt, alpha=alpha, n_pos=n_pos, nl=nl,
@@ -146,8 +164,8 @@ def fire(energy_fn: Callable, positions, cell, nl: NeighborList, spec: NeighborS
     u = positions
     steps_done = 0
     for _ in range(max_reallocations + 1):
-        st = _Fire(u=u, eta=eta, v=jnp.zeros((n + 3, 3), dtype), dt=jnp.asarray(0.1, dtype),
-                   alpha=jnp.asarray(0.1, dtype), n_pos=jnp.asarray(0), nl=nl, overflow=jnp.asarray(False),
+        st = _Fire(u=u, eta=eta, v=jnp.zeros((n + 3, 3), dtype), dt=jnp.asarray(FIRE_DT0, dtype),
+                   alpha=jnp.asarray(FIRE_ALPHA0, dtype), n_pos=jnp.asarray(0), nl=nl, overflow=jnp.asarray(False),
                    step=jnp.asarray(0), fmax=jnp.asarray(jnp.inf, dtype), energy=jnp.asarray(0.0, dtype))
         out = _fire_loop(energy_fn, st, cell0, spec, cell_ens, p_ext, float(fmax), int(max_steps - steps_done),
                          float(max_step))

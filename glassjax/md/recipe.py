@@ -73,7 +73,8 @@ Layout (times ps, temperatures K, pressures GPa, lengths Å, strain rates 1/ps; 
     n_atoms = 300                  # and the keys of glassjax.md.sweep.table2_sweep: seed, dt,
     t_melt = 2000                  # t_melt, melt_ps, rate, t_hold, hold_ps, t_final, npt_ps,
     rate = 2                       # average_ps, pressure, quench_ensemble, tau_t, tau_p,
-                                   # chunk, every, bo_cutoff, density
+                                   # chunk, every, bo_cutoff, density, relax_steps,
+                                   # relax_fmax
 
     [quick]                        # optional overrides applied by `glassjax simulate --quick`
     "system.n_atoms" = 100         # dotted keys as for --set (stage.<name or number>.<key>)
@@ -376,7 +377,7 @@ def _check_deformation(recipe, base: Path, where: str) -> None:
 
 SWEEP_KEYS = {"compositions", "n_atoms", "t_melt", "melt_ps", "rate", "t_hold", "hold_ps", "t_final", "npt_ps",
               "average_ps", "dt", "tau_t", "tau_p", "seed", "bo_cutoff", "chunk", "every", "density", "pressure",
-              "quench_ensemble", "rate_high"}
+              "quench_ensemble", "rate_high", "relax_steps", "relax_fmax"}
 
 
 def _check_sweep(recipe, where: str) -> None:
@@ -396,6 +397,11 @@ def _check_sweep(recipe, where: str) -> None:
                 "bo_cutoff", "average_ps", "chunk", "every"):
         if key in s and not (isinstance(s[key], (int, float)) and s[key] > 0):
             raise ConfigError(f"{w}: {key} must be a positive number, got {s[key]!r}")
+    if "relax_steps" in s and not (isinstance(s["relax_steps"], int) and s["relax_steps"] >= 0):
+        raise ConfigError(f"{w}: relax_steps must be a whole number >= 0 (0: no relaxation of the random "
+                          f"starts), got {s['relax_steps']!r}")
+    if "relax_fmax" in s and not (isinstance(s["relax_fmax"], (int, float)) and s["relax_fmax"] > 0):
+        raise ConfigError(f"{w}: relax_fmax must be a positive number (eV/Å), got {s['relax_fmax']!r}")
     if s.get("quench_ensemble", "nvt") not in ("nvt", "npt"):
         raise ConfigError(f"{w}: quench_ensemble must be \"nvt\" or \"npt\"")
     if "stage" in recipe:
@@ -991,7 +997,8 @@ def run_sweep(recipe: Dict[str, Any], progress: bool = True, log: Callable[[str]
                                   f"element(s) {missing} of the sweep's glasses")
             potential = B.deeppot_potential(path, dtype=np.dtype(dtype).name, strict=bool(pot.get("strict", True)))
         keys = ("n_atoms", "seed", "dt", "t_melt", "melt_ps", "rate", "rate_high", "t_hold", "hold_ps", "t_final", "npt_ps",
-                "average_ps", "pressure", "tau_t", "tau_p", "quench_ensemble", "chunk", "every", "bo_cutoff", "density")
+                "average_ps", "pressure", "tau_t", "tau_p", "quench_ensemble", "chunk", "every", "bo_cutoff", "density",
+                "relax_steps", "relax_fmax")
         kwargs = {k: s[k] for k in keys if k in s}
         log(f"sweep: {len(names)} glasses, {kwargs}")
         table2_sweep(potential, names=names, skin=float(pot.get("skin", 1.0)), out_dir=out, progress=progress,

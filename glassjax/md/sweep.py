@@ -114,7 +114,8 @@ def table2_sweep(potential: Optional[B.BatchPotential] = None, names: Optional[S
                  rate_high: Optional[float] = None,
                  pressure: float = 0.0, tau_t: float = 0.1, tau_p: float = 1.0, quench_ensemble: str = "nvt",
                  skin: float = 1.0, chunk: int = 1000, every: int = 10, bo_cutoff: float = 2.0,
-                 out_dir=None, mesh=None, progress: bool = True, density: Optional[float] = None) -> SweepResult:
+                 out_dir=None, mesh=None, progress: bool = True, density: Optional[float] = None,
+                 relax_steps: int = 200, relax_fmax: float = 0.2) -> SweepResult:
     """Melt-quench and NPT-equilibrate Table II glasses in one batch; density and 4B per glass.
 
     Args:
@@ -134,6 +135,9 @@ def table2_sweep(potential: Optional[B.BatchPotential] = None, names: Optional[S
         out_dir: optional folder for ``table2.csv`` and per-glass trajectories and logs.
         mesh: optional :func:`glassjax.md.batch.device_mesh` to shard the glasses over devices.
         density: optional start density for every glass (g/cm^3; default: Table II's).
+        relax_steps, relax_fmax: FIRE iterations (at most) and force threshold (eV/Å) of the
+            relaxation of the random starts before the melt (:func:`glassjax.md.batch.batched_fire`,
+            as ``glassjax demo`` and ``glassjax model check-melt`` relax theirs); 0 steps: none.
 
     Returns:
         :class:`SweepResult`.
@@ -161,6 +165,12 @@ def table2_sweep(potential: Optional[B.BatchPotential] = None, names: Optional[S
     n_max = max(len(a) for a in atoms)
     potential = potential.for_structures(atoms)  # DeepPot-SE: each type's nets on its own atoms only
     state, params, spec = B.init_batch(potential, atoms, t_melt, seed=seed, skin=skin)
+    if relax_steps > 0:
+        state, spec, residual, n_fire = B.batched_fire(potential.factory, state, params, spec, potential.shared,
+                                                       fmax=relax_fmax, max_steps=int(relax_steps))
+        if progress:
+            print(f"relax: FIRE {n_fire} steps, largest residual force {float(np.max(residual)):.3f} eV/Å "
+                  f"(target {relax_fmax:g})")
     bo_types = np.stack([B.pad_atoms(np.array([0 if s == "B" else 1 if s == "O" else 2
                                                for s in a.get_chemical_symbols()]), n_max, 2) for a in atoms])
 

@@ -140,7 +140,7 @@ def close_frame(atoms, rng, n_pairs: int, max_shift: float = 1.0, tries: int = 2
     out = atoms.copy()
     present = set(out.get_chemical_symbols())
     keys = [k for k in windows if set(k) <= present]
-    w = np.array([WEIGHTS[k] for k in keys])
+    w = np.array([WEIGHTS.get(k, 1.0) for k in keys])  # pairs of a custom window list: weight 1
     used, pushed, desc = [], [], []
     for _ in range(n_pairs):
         for _ in range(tries):
@@ -275,7 +275,6 @@ def main(argv=None):
             pair, rng_ = item.split("=")
             lo, hi = (float(x) for x in rng_.split(":"))
             windows[_pair_key(*pair.split("-"))] = (lo, hi)
-        WEIGHTS.update({k: WEIGHTS.get(k, 1.0) for k in windows})
     from glassjax.data.dataset import Dataset
     from glassjax.md.builder import build_glass
     from glassjax.md.compositions import TABLE_II

@@ -3,10 +3,12 @@
     python train/teacher/package_default.py train/runs/default_potential \\
         --heldout default_potential.heldout.h5 --train-data default_potential.h5
 
-Before anything is written, every member must pass a hot-melt check
-(:func:`glassjax.md.stability.hot_melt_check`: a random 300-atom Li2O-2B2O3 glass, relaxed,
-then 2 ps of NVT at 3000 K; the MD member also on LBS-20-40-40): a candidate that blows up
-is refused (``--no-gate`` skips the check, for experiments only).  ``--zbl RMIN RMAX``
+Before anything is written, every member must relax random starts of the 18 Table II
+glasses without pulling atoms closer than 1 Å (:func:`glassjax.md.stability.relax_check`,
+two seeds) and pass a hot-melt check (:func:`glassjax.md.stability.hot_melt_check`: a
+random 300-atom Li2O-2B2O3 glass, relaxed, then 2 ps of NVT at 3000 K; the MD member also
+on LBS-20-40-40): a candidate that collapses or blows up is refused (``--no-gate`` skips
+the checks, for experiments only).  ``--zbl RMIN RMAX``
 first turns every member into a DP + ZBL model (DeePMD-kit's "zbl" type,
 :mod:`glassjax.model.pairtab`), identical to the trained member wherever no atom is
 closer to a neighbour than RMAX.
@@ -121,13 +123,23 @@ def _add_zbl(src: Path, dst: Path, sw_rmin: float, sw_rmax: float) -> None:
     save_dp(dst, DeepPot(cfg, model.dtype), v2)
 
 
-def melt_gate(members, ps: float = 2.0, md_member: int = 0):
-    """Hot-melt checks (3000 K, random 300-atom glasses): every member on Li2O-2B2O3, the MD
-    member also on LBS-20-40-40.  Returns one dict per run (member, composition, ok, message)."""
-    from glassjax.md.stability import hot_melt_check
+def melt_gate(members, ps: float = 2.0, md_member: int = 0, relax_seeds=(0, 18)):
+    """The gate: every member relaxes random starts of the 18 Table II glasses without
+    collapsing pairs (:func:`glassjax.md.stability.relax_check`, builder seeds
+    ``relax_seeds``), then hot-melt checks (3000 K, random 300-atom glasses): every member
+    on Li2O-2B2O3, the MD member also on LBS-20-40-40.  Stops at the first failure.  Returns
+    one dict per check (member, composition, ok, message)."""
+    from glassjax.md.stability import hot_melt_check, relax_check
 
-    runs = [(k, "Li2O-2B2O3") for k in range(len(members))] + [(md_member, "LBS-20-40-40")]
     out = []
+    for k in range(len(members)):
+        for seed in relax_seeds:
+            r = relax_check(members[k], seed=seed)
+            out.append({"member": f"member_{k}", "composition": f"Table II relaxation, seed {seed}",
+                        "ok": r.ok, "message": r.message})
+            if not r.ok:
+                return out
+    runs = [(k, "Li2O-2B2O3") for k in range(len(members))] + [(md_member, "LBS-20-40-40")]
     for k, comp in runs:
         r = hot_melt_check(members[k], comp, n_atoms=300, temperature=3000.0, ps=ps, seed=0)
         out.append({"member": f"member_{k}", "composition": comp, "temperature_K": 3000.0, "ps": ps,
@@ -181,9 +193,9 @@ def main(argv=None):
         gate = [] if a.no_gate else melt_gate(staged, ps=a.gate_ps)
         failed = [g for g in gate if not g["ok"]]
         for g in gate:
-            print(f"hot-melt check {g['member']} {g['composition']}: {'PASS' if g['ok'] else 'FAIL'} ({g['message']})")
+            print(f"gate {g['member']} {g['composition']}: {'PASS' if g['ok'] else 'FAIL'} ({g['message']})")
         if failed:
-            raise SystemExit(f"{a.run_dir}: {len(failed)} hot-melt check(s) failed; nothing was written to "
+            raise SystemExit(f"{a.run_dir}: {len(failed)} gate check(s) failed; nothing was written to "
                              f"{a.dest} (add close-contact data, or a pair table: --zbl 0.7 1.0)")
         a.dest.mkdir(parents=True, exist_ok=True)
         for k, p in enumerate(staged):
