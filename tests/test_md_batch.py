@@ -307,7 +307,8 @@ def test_sharded_over_four_cpu_devices_equals_unsharded(runs, tmp_path):
         pickle.dump({"state": to_np(start), "params": to_np(params), "spec": spec, "ens": NPT,
                      "factory": (FACTORY.rc_sr, FACTORY.rc_coul, FACTORY.alpha),
                      "temperatures": np.full(STEPS, T_RUN), "steps": STEPS, "every": EVERY}, fh)
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env = {**os.environ, "XLA_FLAGS": " ".join(filter(None, [os.environ.get("XLA_FLAGS", ""),
+                                                          "--xla_force_host_platform_device_count=4"]))}
     res = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(tmp_path / "batch.pkl")], capture_output=True,
                          text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -107,7 +107,7 @@ def test_model_deviation_small_hand_example():
 def test_data_parallel_training_matches_one_device(small_h5, tmp_path):
     script = textwrap.dedent(f"""
         import json, os
-        os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+        os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
         import jax
         jax.config.update("jax_enable_x64", True)
         from dataclasses import replace
@@ -124,7 +124,8 @@ def test_data_parallel_training_matches_one_device(small_h5, tmp_path):
             out[n] = read_lcurve({str(tmp_path)!r} + f"/dev{{n}}/lcurve.out").tolist()
         print("RESULT" + json.dumps(out))
     """)
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env = {**os.environ, "XLA_FLAGS": " ".join(filter(None, [os.environ.get("XLA_FLAGS", ""),
+                                                          "--xla_force_host_platform_device_count=4"]))}
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.split("RESULT", 1)[1])

@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from glassjax import neighbors as nbl
+from glassjax.compile_cache import free_compiled_if_crowded
 from glassjax.model import nlist as dpnl
 from glassjax.model.descriptor import DescriptorConfig, DescriptorSeA
 from glassjax.model.env_mat import environment_matrix, normalise
@@ -277,6 +278,9 @@ class DeepPot:
         if fn is None:
             if len(cache) > 32:
                 cache.clear()
+            # every compiled copy holds ~900 memory mappings: free old ones before the kernel's
+            # limit turns the next compilation into a segfault (glassjax.compile_cache)
+            free_compiled_if_crowded()
             fn = jax.jit(lambda v, x, c, nb: impl(v, x, c, types_np, nb, **kw))
             cache[key] = fn
         return fn(variables, positions, cell, nbrs)
